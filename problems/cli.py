@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -13,7 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from problems.errors import InvalidEvent
 from problems.events import Event, json_schemas, parse_event
 from problems.files import count_lines, iter_lines
-from problems.pipeline import Pipeline
+from problems.pipeline import REGISTER_FORMATS, Pipeline
+from problems.register import Register, render, to_markdown
 from problems.store import FileStore
 
 __all__ = ["app"]
@@ -106,7 +108,85 @@ def run(
         f"applied {pipeline.n_applied_} events, rejected {n_rejected} (see {rejected_path}); "
         f"{pipeline.stats()['clusters']} problem clusters; register in {out}"
     )
-    print(register.to_markdown(top=top))
+    print(to_markdown(register, top_n=top))
+
+
+@app.command()
+def register(
+    state: StateOption = Path("out/state.json"),
+    week: Annotated[str | None, typer.Option("--week", help="ISO week, e.g. 2026-W47")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="md, csv, parquet, html or json")] = "md",
+    out: Annotated[Path | None, typer.Option("--out", help="file to write; default stdout")] = None,
+    top: Annotated[int, typer.Option("--top", help="rows in the Markdown agenda")] = 10,
+) -> None:
+    """Build the register of an ISO week from a state (frozen: same week, same file)."""
+    if fmt not in REGISTER_FORMATS:
+        choices = ", ".join(REGISTER_FORMATS)
+        raise typer.BadParameter(f"choose one of {choices}", param_hint="--format")
+    built = _load(state).register(week)
+    if out is None:
+        if fmt in {"parquet"}:
+            raise typer.BadParameter("parquet needs --out", param_hint="--out")
+        print(to_markdown(built, top_n=top) if fmt == "md" else _text_format(built, fmt))
+        return
+    render(built, fmt, out, top_n=top)
+    console.print(f"wrote {out}")
+
+
+def _text_format(built: Register, fmt: str) -> str:
+    from problems.register import to_csv, to_html, to_json
+
+    return {"csv": to_csv, "html": to_html, "json": to_json}[fmt](built)
+
+
+link_app = typer.Typer(help="Confirm or reject cluster-to-defect links (changes the state file).")
+app.add_typer(link_app, name="link")
+
+
+@link_app.command("list")
+def link_list(state: StateOption = Path("out/state.json")) -> None:
+    """Every link with its confidence and evidence."""
+    pipeline = _load(state)
+    for link in sorted(pipeline.links(), key=lambda item: (item.cluster_id, -item.confidence)):
+        print(f"{link.cluster_id}\t{link.defect_key}\t{link.status}\t{link.confidence:.2f}")
+
+
+@link_app.command("confirm")
+def link_confirm(
+    cluster_id: str, defect_key: str, state: StateOption = Path("out/state.json")
+) -> None:
+    """Confirm that a cluster is caused by a defect; later scoring cannot undo it."""
+    _decide(state, cluster_id, defect_key, "confirmed")
+
+
+@link_app.command("reject")
+def link_reject(
+    cluster_id: str, defect_key: str, state: StateOption = Path("out/state.json")
+) -> None:
+    """Reject a proposed link; it is not proposed again."""
+    _decide(state, cluster_id, defect_key, "rejected")
+
+
+def _decide(
+    state: Path, cluster_id: str, defect_key: str, decision: Literal["confirmed", "rejected"]
+) -> None:
+    pipeline = _load(state)
+    pipeline.decide_link(cluster_id, defect_key, decision, datetime.now(UTC))
+    FileStore(state).save_state(pipeline.save())
+
+
+@app.command("graph")
+def graph_export(
+    out: Annotated[Path, typer.Option("--out", help="file: .graphml or .json (node-link)")],
+    state: StateOption = Path("out/state.json"),
+    tickets: Annotated[bool, typer.Option("--tickets", help="add ticket nodes")] = False,
+) -> None:
+    """Export the problem graph (masked text only) for Gephi or notebooks."""
+    from problems.graph import to_graphml, to_node_link_json
+
+    built = _load(state).graph(include_tickets=tickets)
+    (to_graphml if out.suffix == ".graphml" else to_node_link_json)(built, out)
+    console.print(f"wrote {out}: {built.number_of_nodes()} nodes, {built.number_of_edges()} edges")
 
 
 @app.command()
@@ -220,3 +300,37 @@ def similar(
         raise typer.BadParameter(f"unknown ticket {ticket_id}")
     for other, score in pipeline.engine_.similar(record, k=k):
         print(f"{other}\t{score:.3f}\t{pipeline.tickets_[other].subject}")
+
+
+jira_app = typer.Typer(help="Pull defects and releases from Jira's REST API.")
+app.add_typer(jira_app, name="jira")
+
+
+@jira_app.command("sync")
+def jira_sync(
+    url: Annotated[str, typer.Option("--url", help="Jira base URL")],
+    jql: Annotated[str, typer.Option("--jql", help="which issues, e.g. 'project = CHK'")],
+    state: StateOption = Path("out/state.json"),
+    project: Annotated[
+        list[str] | None, typer.Option("--project", help="also read this project's versions")
+    ] = None,
+) -> None:
+    """Read issues updated since the last sync, and their projects' versions, into the state.
+
+    Credentials come from JIRA_PAT, or JIRA_USER and JIRA_TOKEN.
+    """
+    from problems.linker.jira_sync import sync
+
+    store = FileStore(state)
+    saved = store.load_state()
+    pipeline = Pipeline.load(saved) if saved is not None else Pipeline()
+    result = sync(url, jql, since=pipeline.jira_synced_until_, projects=project or ())
+    changed = pipeline.apply_many(result.events())
+    pipeline.jira_synced_until_ = result.max_updated
+    store.save_state(pipeline.save())
+    for key, reason in result.rejected:
+        console.print(f"[yellow]rejected[/] {key}: {reason}")
+    console.print(
+        f"read {len(result.defects)} issues and {len(result.releases)} versions in "
+        f"{result.n_pages} pages; {changed} changed the state; next sync from {result.max_updated}"
+    )

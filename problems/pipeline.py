@@ -27,13 +27,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
+import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from problems.cluster.engine import ClusterEngine
 from problems.errors import SnapshotError
 from problems.events import Event, JiraIssueEvent, JiraVersionEvent, TicketClosed
+from problems.graph import build_graph
+from problems.linker import Link, LinkDecision, find_spikes, propose_links
 from problems.records import (
     DefectRecord,
     ReleaseRecord,
@@ -43,8 +47,11 @@ from problems.records import (
     ticket_record,
     updated_ticket,
 )
+from problems.register import ClusterInfo, LinkInfo, Register, build_register, render, week_of
+from problems.register.render import FORMATS as REGISTER_FORMATS
+from problems.register.snapshot import latest_week
 
-__all__ = ["SCHEMA_VERSION", "Pipeline", "PipelineSettings"]
+__all__ = ["REGISTER_FORMATS", "SCHEMA_VERSION", "Pipeline", "PipelineSettings"]
 
 SCHEMA_VERSION = 1
 
@@ -75,6 +82,8 @@ class _Snapshot(BaseModel):
         default_factory=dict, description="newest webhook timestamp applied per issue/version"
     )
     engine: dict[str, Any]
+    link_decisions: list[LinkDecision] = Field(default_factory=list)
+    jira_synced_until: datetime | None = None
     cursor: dict[str, str]
     n_applied: int
 
@@ -96,6 +105,8 @@ class Pipeline:
         self.deleted_: dict[str, str] = {}
         self.jira_times_: dict[str, int] = {}
         self.cursor_: dict[str, str] = {}
+        self.link_decisions_: list[LinkDecision] = []
+        self.jira_synced_until_: datetime | None = None
         self.n_applied_ = 0
         self.engine_ = ClusterEngine(seed=self.settings.seed, **self.settings.cluster)
 
@@ -183,6 +194,108 @@ class Pipeline:
         self.releases_[record.id] = record
         return 1
 
+    # -- people's decisions ----------------------------------------------------------
+
+    def decide_link(
+        self,
+        cluster_id: str,
+        defect_key: str,
+        decision: Literal["confirmed", "rejected"],
+        at: datetime,
+    ) -> None:
+        """Record a person's confirmation or rejection of a link; it wins over scoring."""
+        self.link_decisions_.append(
+            LinkDecision(cluster_id=cluster_id, defect_key=defect_key, decision=decision, at=at)
+        )
+
+    # -- derived views: links, graph, register ---------------------------------------
+    # Derived from the state on demand, never stored: a rebuild from a saved state gives
+    # the very same links, graph and register.
+
+    def problem_memberships(self) -> dict[str, str]:
+        """Ticket id to cluster id, for problem clusters only (noise left out)."""
+        noise = {summary.id for summary in self.engine_.clusters() if summary.is_noise}
+        return {
+            ticket: cluster
+            for ticket, cluster in self.engine_.memberships().items()
+            if cluster not in noise
+        }
+
+    def cluster_titles(self) -> dict[str, str]:
+        """Cluster id to its title (a person's, else the engine's)."""
+        return {summary.id: summary.title for summary in self.engine_.clusters()}
+
+    def links(self) -> list[Link]:
+        """Cluster-to-defect links with their evidence, people's decisions applied."""
+        return propose_links(
+            self.tickets_,
+            self.defects_,
+            self.problem_memberships(),
+            cluster_titles=self.cluster_titles(),
+            decisions=self.link_decisions_,
+        )
+
+    def graph(self, *, include_tickets: bool = False) -> nx.MultiDiGraph:
+        """The problem graph: clusters, defects, releases, customers, components, products."""
+        memberships = self.problem_memberships()
+        return build_graph(
+            self.tickets_,
+            self.defects_,
+            self.releases_,
+            memberships,
+            self.links(),
+            cluster_titles=self.cluster_titles(),
+            spikes=find_spikes(self.tickets_, memberships, self.releases_),
+            include_tickets=include_tickets,
+        )
+
+    def register(self, week: str | None = None) -> Register:
+        """The register of an ISO week (default: the latest week with a ticket)."""
+        week = week or latest_week(self.tickets_) or week_of(datetime.now().astimezone())
+        clusters = {
+            summary.id: ClusterInfo(
+                summary.id,
+                title=summary.title,
+                terms=summary.terms,
+                representative_subject=summary.representative_subject,
+                is_noise=summary.is_noise,
+                components=summary.components,
+                versions=summary.versions,
+            )
+            for summary in self.engine_.clusters()
+        }
+        best: dict[str, LinkInfo] = {}
+        # A person's confirmation outranks any score.
+        ranked = sorted(
+            self.links(), key=lambda item: (item.status != "confirmed", -item.confidence)
+        )
+        for link in ranked:
+            if link.status == "rejected" or link.cluster_id in best:
+                continue
+            best[link.cluster_id] = LinkInfo(
+                link.defect_key,
+                confidence=link.confidence,
+                status=link.status,
+                evidence_summary=_evidence_summary(link),
+            )
+        return build_register(
+            self.tickets_,
+            self.defects_,
+            self.releases_,
+            self.engine_.memberships(),
+            clusters,
+            best,
+            week,
+        )
+
+    def write_register(self, out: Path, week: str | None = None) -> Register:
+        """Write the register of a week to ``out/register-WEEK.{md,csv,parquet,html,json}``."""
+        register = self.register(week)
+        out.mkdir(parents=True, exist_ok=True)
+        for fmt in REGISTER_FORMATS:
+            render(register, fmt, out / f"register-{register.week}.{fmt}")
+        return register
+
     # -- state -----------------------------------------------------------------------
 
     def stats(self) -> dict[str, int]:
@@ -207,6 +320,8 @@ class Pipeline:
             deleted=dict(sorted(self.deleted_.items())),
             jira_times=dict(sorted(self.jira_times_.items())),
             engine=self.engine_.to_state(),
+            link_decisions=list(self.link_decisions_),
+            jira_synced_until=self.jira_synced_until_,
             cursor=dict(sorted(self.cursor_.items())),
             n_applied=self.n_applied_,
         )
@@ -237,9 +352,27 @@ class Pipeline:
         pipeline.jira_times_ = dict(snapshot.jira_times)
         pipeline.engine_ = ClusterEngine.from_state(snapshot.engine)
         pipeline.cursor_ = dict(snapshot.cursor)
+        pipeline.link_decisions_ = list(snapshot.link_decisions)
+        pipeline.jira_synced_until_ = snapshot.jira_synced_until
         pipeline.n_applied_ = snapshot.n_applied
         return pipeline
 
 
 def _older(candidate: datetime | None, known: datetime | None) -> bool:
     return candidate is not None and known is not None and candidate < known
+
+
+def _evidence_summary(link: Link) -> str:
+    """One line a triage meeting can read: which evidence ties the cluster to the defect."""
+    evidence = link.evidence
+    parts = []
+    if evidence.explicit_count:
+        parts.append(f"{evidence.explicit_count} tickets name it ({evidence.explicit_share:.0%})")
+    parts.append(f"text cosine {evidence.cosine:.2f}, fuzzy {evidence.fuzzy:.0f}")
+    if evidence.version_share is not None:
+        parts.append(f"versions {evidence.version_share:.0%} in affected")
+    if evidence.days_from_defect is not None:
+        parts.append(f"defect {evidence.days_from_defect:+.0f} days from first ticket")
+    if evidence.component_share is not None:
+        parts.append(f"component match {evidence.component_share:.0%}")
+    return "; ".join(parts)

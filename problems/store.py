@@ -22,7 +22,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["FileStore", "MemoryStore", "RedisStore", "StateStore"]
+from problems.errors import TransientError
+
+__all__ = ["FencedRedisStore", "FileStore", "LeaseLost", "MemoryStore", "RedisStore", "StateStore"]
 
 
 @runtime_checkable
@@ -94,3 +96,137 @@ class RedisStore:
     def load_state(self) -> bytes | None:
         value = self.client.get(self.key)
         return bytes(value) if value is not None else None
+
+
+class LeaseLost(TransientError):
+    """Another process holds the writer's lease: this one must stop writing state."""
+
+
+# Renew (or take back) the lease: KEYS = lease, owner; ARGV = token, lease ms, base owner.
+# A lapsed lease is taken back only if nobody wrote a checkpoint since the one this writer
+# loaded (or wrote), so a writer that merely missed renewals (a long GIL-bound load, Redis
+# restarting) keeps going safely, and one that was overtaken is refused.
+_RENEW = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if holder == false then
+  local owner = redis.call('GET', KEYS[2])
+  if owner == false or owner == ARGV[1] or owner == ARGV[3] then
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+    return 1
+  end
+end
+return 0
+"""
+
+# Take a free lease: KEYS = lease; ARGV = token, lease ms.
+_ACQUIRE = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if holder then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+
+class FencedRedisStore:
+    """A `RedisStore` whose writes succeed only while ``token`` holds the writer's lease.
+
+    Two processes may believe they lead for a moment (a paused leader wakes up after its
+    lease lapsed and a standby took over). Fencing makes that harmless: the check of the
+    lease and the ``SET`` of the state run as one Lua script, so a stale leader's write
+    is refused (`LeaseLost`) and the newer leader's checkpoint survives. Each successful
+    write also renews the lease and records ``token`` as the checkpoint's owner.
+
+    Parameters
+    ----------
+    client
+        A synchronous redis-py client (``decode_responses=False``).
+    key, lease_key, owner_key
+        Keys of the state, the lease and the checkpoint owner.
+    token
+        This writer's unique lease token.
+    lease_ms
+        Lease time to live, renewed on each write.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        key: str,
+        lease_key: str,
+        owner_key: str,
+        token: str,
+        lease_ms: int = 10_000,
+    ) -> None:
+        self.client = client
+        self.key = key
+        self.lease_key = lease_key
+        self.owner_key = owner_key
+        self.token = token
+        self.lease_ms = lease_ms
+        self.base_owner = ""
+        """Owner token of the checkpoint this writer loaded (set by `load_state`)."""
+
+    def acquire(self) -> bool:
+        """Take the lease if it is free (or already ours); return whether we hold it."""
+        keys = [self.lease_key]
+        return bool(self.client.eval(_ACQUIRE, len(keys), *keys, self.token, self.lease_ms))
+
+    def renew(self) -> bool:
+        """Extend our lease; False when another process holds it."""
+        keys = [self.lease_key, self.owner_key]
+        arguments = (self.token, self.lease_ms, self.base_owner)
+        return bool(self.client.eval(_RENEW, len(keys), *keys, *arguments))
+
+    def release(self) -> None:
+        """Give the lease up now (graceful shutdown), if it is still ours."""
+        script = "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end"
+        self.client.eval(script, 1, self.lease_key, self.token)
+
+    def save_state(self, data: bytes) -> None:
+        """Write the state and renew the lease, or raise `LeaseLost` and write nothing."""
+        keys = [self.lease_key, self.owner_key, self.key]
+        arguments = (self.token, self.lease_ms, data, self.base_owner)
+        if not self.client.eval(_SAVE_SCRIPT, len(keys), *keys, *arguments):
+            raise LeaseLost(f"lease {self.lease_key!r} is held by another process")
+        self.base_owner = self.token
+
+    def load_state(self) -> bytes | None:
+        """The state, remembering who wrote it (a lapsed lease may be taken back only
+        while that is still the latest checkpoint)."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.get(self.key)
+        pipe.get(self.owner_key)
+        value, owner = pipe.execute()
+        self.base_owner = owner.decode() if isinstance(owner, bytes) else (owner or "")
+        return bytes(value) if value is not None else None
+
+
+# Write the checkpoint only while holding the lease: KEYS = lease, owner, state;
+# ARGV = token, lease ms, data, base owner. One script, so the check and the write are atomic.
+_SAVE_SCRIPT = """
+local holder = redis.call('GET', KEYS[1])
+if holder == false then
+  local owner = redis.call('GET', KEYS[2])
+  if owner == false or owner == ARGV[1] or owner == ARGV[4] then
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+    holder = ARGV[1]
+  end
+end
+if holder ~= ARGV[1] then
+  return 0
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[3], ARGV[3])
+redis.call('SET', KEYS[2], ARGV[1])
+return 1
+"""

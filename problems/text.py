@@ -53,7 +53,9 @@ _LONG_TOKEN = re.compile(
     r"(?<![\w/.-])(?=[A-Za-z0-9+/_]*\d)(?=[A-Za-z0-9+/_]*[A-Za-z])"
     r"[A-Za-z0-9+/_]{32,}={0,2}(?![\w/.-])"
 )
-_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?(?![\w.])")
+# A sentence may end right after an address ("from 10.0.0.1."), so a trailing dot is
+# allowed; a fifth number group ("1.2.3.4.5") is not an address.
+_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?(?!\w|\.\d)")
 _IPV6 = re.compile(
     r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}(?![\w:])"
     r"|(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){1,6}:(?:[0-9A-Fa-f]{1,4}:){0,5}[0-9A-Fa-f]{0,4}(?![\w:])"
@@ -115,6 +117,8 @@ def mask_pii(text: str) -> str:
     'call [phone] or [phone]; password=[secret]'
     >>> mask_pii("card 4111 1111 1111 1111, host fe80::1ff:fe23:4567:890a")
     'card [card], host [ip]'
+    >>> mask_pii("Requests come from 94.200.129.210.")
+    'Requests come from [ip].'
     >>> mask_pii("token=abc sk_live_0123456789abcdef")
     'token=[secret] [token]'
     >>> mask_pii(mask_pii("token=abc sk_live_0123456789abcdef"))

@@ -1,0 +1,446 @@
+"""Quality of similar tickets and clustering on real labeled data and on the sample.
+
+Real data (either format of ../shared/data, any file of that format):
+
+    python bench/quality.py --jira ../shared/data/apache-jira-hadoop/issues.jsonl.gz
+    python bench/quality.py --reports ../shared/data/gitbugs-hadoop/hadoop_bugs.csv \\
+        --duplicates ../shared/data/gitbugs-hadoop/hadoop_bugs-combined.csv
+
+Retrieval (protocol of ../shared/data/README.md): every report in a duplicate group is
+a query; the candidates are every other report of the same scope (Jira project; all
+reports for GitBugs); Recall@k is the share of queries with a true duplicate in the top
+k, plus MRR. Ours is `problems.cluster.similar.SimilarTickets`; the baseline is plain
+TF-IDF (word 1-2 grams, sublinear tf, English stop words, summary + first 4,000
+characters of the description) computed in the same run.
+
+Clustering: share of duplicate links whose two reports share a cluster (pair recall),
+beside the number of same-cluster pairs predicted. Ours is
+`problems.cluster.engine.ClusterEngine` over all reports in creation order (its
+``groups()``, where pairs may still be candidates, and its ``memberships()``, problem
+clusters only); Drain3 (default TemplateMiner, on summaries) and TF-IDF agglomerative
+clustering (cosine, average linkage per scope, the loosest cut predicting no more pairs
+than Drain3) are the baselines. Every figure is also given without duplicate groups
+whose summaries are identical (verbatim re-submissions).
+
+Sample (``--sample DIR`` with events.jsonl and ground_truth.json): BCubed precision,
+recall and F1 and ARI of the engine's problem clusters against root causes (noise
+tickets and unclustered tickets count as singletons), and the share of noise tickets
+kept out of problem clusters.
+
+The last line of stdout is one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.datasets import LabeledSet, load_gitbugs, load_jira
+from bench.metrics import (
+    adjusted_rand_index,
+    bcubed,
+    pair_recall,
+    predicted_pairs,
+    retrieval_scores,
+)
+
+__all__ = ["main"]
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# -- retrieval -------------------------------------------------------------------------
+
+
+def _queries(labeled: LabeledSet) -> list[tuple[str, list[str]]]:
+    return [
+        (ticket_id, [other for other in group if other != ticket_id])
+        for group in labeled.groups
+        for ticket_id in group
+    ]
+
+
+def _rank_of_best(scores: np.ndarray, relevant: np.ndarray) -> int | None:
+    """1-based rank of the first relevant item, ties broken by position (earlier first).
+
+    That is the order `SimilarTickets.query` returns, and the order a stable sort of a
+    baseline's scores gives, so no method gains or loses from ties.
+    """
+    if relevant.size == 0:
+        return None
+    best = scores[relevant].max()
+    if not np.isfinite(best):
+        return None
+    first_tied_relevant = relevant[scores[relevant] == best].min()
+    ahead_in_ties = int((scores[:first_tied_relevant] == best).sum())
+    return int((scores > best).sum()) + ahead_in_ties + 1
+
+
+def _scopes(labeled: LabeledSet) -> dict[str, list[int]]:
+    positions: dict[str, list[int]] = defaultdict(list)
+    for position, record in enumerate(labeled.records):
+        positions[labeled.scope[record.ticket_id]].append(position)
+    return positions
+
+
+def retrieval_ours(labeled: LabeledSet, params: dict[str, Any]) -> dict[str, Any]:
+    """Ranks of `SimilarTickets` queries, one index per scope."""
+    from problems.cluster.similar import SimilarTickets
+
+    records = labeled.records
+    ranks: dict[str, int | None] = {}
+    learn_seconds = query_seconds = 0.0
+    queries = _queries(labeled)
+    for positions in _scopes(labeled).values():
+        scope_records = [records[p] for p in positions]
+        local = {record.ticket_id: n for n, record in enumerate(scope_records)}
+        started = time.perf_counter()
+        index = SimilarTickets(**params)
+        index.learn_many(scope_records)
+        learn_seconds += time.perf_counter() - started
+        mine = [(q, rel) for q, rel in queries if q in local]
+        started = time.perf_counter()
+        for start in range(0, len(mine), 256):
+            chunk = mine[start : start + 256]
+            chunk_records = [scope_records[local[q]] for q, _ in chunk]
+            rows = index.featurizer_.transform(chunk_records)
+            all_scores = index.scores_rows(rows, chunk_records)
+            for (query, relevant), scores in zip(chunk, all_scores, strict=True):
+                scores[local[query]] = -np.inf
+                wanted = np.array([local[r] for r in relevant if r in local], dtype=np.int64)
+                ranks[query] = _rank_of_best(scores, wanted)
+        query_seconds += time.perf_counter() - started
+    return {
+        "ranks": ranks,
+        "learn_per_s": round(len(records) / learn_seconds, 1) if learn_seconds else None,
+        "queries_per_s": round(len(queries) / query_seconds, 1) if query_seconds else None,
+    }
+
+
+def _tfidf_matrix(labeled: LabeledSet) -> Any:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    documents = [
+        labeled.summaries[r.ticket_id] + " " + labeled.bodies[r.ticket_id] for r in labeled.records
+    ]
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, stop_words="english")
+    return vectorizer.fit_transform(documents).tocsr()
+
+
+def retrieval_tfidf(labeled: LabeledSet, matrix: Any) -> dict[str, Any]:
+    """Ranks of plain TF-IDF cosine queries (the README baseline), per scope."""
+    ranks: dict[str, int | None] = {}
+    queries = _queries(labeled)
+    position = {record.ticket_id: n for n, record in enumerate(labeled.records)}
+    for positions in _scopes(labeled).values():
+        scope_rows = matrix[positions]
+        local = {labeled.records[p].ticket_id: n for n, p in enumerate(positions)}
+        mine = [(q, rel) for q, rel in queries if q in local]
+        for start in range(0, len(mine), 256):
+            chunk = mine[start : start + 256]
+            rows = matrix[[position[q] for q, _ in chunk]]
+            all_scores = np.asarray((rows @ scope_rows.T).todense())
+            for (query, relevant), scores in zip(chunk, all_scores, strict=True):
+                scores[local[query]] = -np.inf
+                wanted = np.array([local[r] for r in relevant if r in local], dtype=np.int64)
+                ranks[query] = _rank_of_best(scores, wanted)
+    return {"ranks": ranks}
+
+
+def _scores_for(ranks: dict[str, int | None], labeled: LabeledSet) -> dict[str, Any]:
+    return retrieval_scores([ranks[q] for q, _ in _queries(labeled)])
+
+
+# -- clustering ------------------------------------------------------------------------
+
+
+def _cluster_figures(labels: dict[str, Any], labeled: LabeledSet) -> dict[str, Any]:
+    together = sum(
+        1 for a, b in labeled.links if labels.get(a) is not None and labels.get(a) == labels.get(b)
+    )
+    return {
+        "pair_recall": round(pair_recall(labels, labeled.links), 6),
+        "links_together": together,
+        "links": len(labeled.links),
+        "pairs": predicted_pairs(labels),
+    }
+
+
+def clustering_drain3(labeled: LabeledSet) -> dict[str, Any]:
+    """Drain3 with its default configuration over the summaries, in creation order."""
+    from drain3 import TemplateMiner
+
+    miner = TemplateMiner()
+    labels: dict[str, Any] = {}
+    started = time.perf_counter()
+    for record in labeled.records:
+        result = miner.add_log_message(labeled.summaries[record.ticket_id])
+        labels[record.ticket_id] = result["cluster_id"]
+    seconds = time.perf_counter() - started
+    return {"labels": labels, "per_s": round(len(labels) / seconds, 1)}
+
+
+def clustering_tfidf(labeled: LabeledSet, matrix: Any, max_pairs: int) -> dict[str, Any]:
+    """Average-linkage agglomerative clustering of TF-IDF rows (cosine), per scope.
+
+    The cut is the loosest distance on a grid whose clustering predicts at most
+    ``max_pairs`` same-cluster pairs (Drain3's count): the comparison is at equal cost.
+    """
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+
+    cuts = [round(x, 2) for x in np.arange(0.05, 1.0, 0.05)]
+    labels_by_cut: dict[float, dict[str, Any]] = {cut: {} for cut in cuts}
+    for scope_name, positions in _scopes(labeled).items():
+        ids = [labeled.records[p].ticket_id for p in positions]
+        if len(ids) < 2:
+            for cut in cuts:
+                labels_by_cut[cut].update({i: (scope_name, 0) for i in ids})
+            continue
+        rows = matrix[positions]
+        similarity = np.asarray((rows @ rows.T).todense(), dtype=np.float64)
+        distance = np.clip(1.0 - similarity, 0.0, 2.0)
+        np.fill_diagonal(distance, 0.0)
+        condensed = squareform(distance, checks=False)
+        del similarity, distance
+        tree = linkage(condensed, method="average")
+        del condensed
+        for cut in cuts:
+            flat = fcluster(tree, t=cut, criterion="distance")
+            labels_by_cut[cut].update(
+                {i: (scope_name, int(c)) for i, c in zip(ids, flat, strict=True)}
+            )
+    chosen = cuts[0]
+    for cut in cuts:
+        if predicted_pairs(labels_by_cut[cut]) <= max_pairs:
+            chosen = cut
+    return {"labels": labels_by_cut[chosen], "cut": chosen}
+
+
+def clustering_ours(labeled: LabeledSet, params: dict[str, Any]) -> dict[str, Any]:
+    """`ClusterEngine` over every report in creation order."""
+    try:
+        from problems.cluster.engine import ClusterEngine
+    except ImportError as error:
+        _log(f"ClusterEngine unavailable ({error}); clustering of ours skipped")
+        return {}
+    engine = ClusterEngine(**params)
+    started = time.perf_counter()
+    engine.learn_many(labeled.records)
+    seconds = time.perf_counter() - started
+    result: dict[str, Any] = {
+        "memberships": engine.memberships(),
+        "per_s": round(len(labeled.records) / seconds, 1),
+    }
+    groups = getattr(engine, "groups", None)
+    if callable(groups):
+        result["groups"] = groups()
+    return result
+
+
+# -- one labeled set -------------------------------------------------------------------
+
+
+def evaluate_labeled(
+    labeled: LabeledSet,
+    similar_params: dict[str, Any],
+    engine_params: dict[str, Any],
+    skip_tfidf_clustering: bool = False,
+) -> dict[str, Any]:
+    """Every retrieval and clustering figure of one labeled set, ours beside baselines."""
+    subset = labeled.without_identical_summaries()
+    figures: dict[str, Any] = {
+        "dataset": labeled.name,
+        "reports": len(labeled.records),
+        "groups": len(labeled.groups),
+        "reports_in_groups": sum(len(group) for group in labeled.groups),
+        "links": len(labeled.links),
+        "groups_no_identical": len(subset.groups),
+    }
+    _log(f"{labeled.name}: retrieval (ours)")
+    ours = retrieval_ours(labeled, similar_params)
+    _log(f"{labeled.name}: retrieval (TF-IDF)")
+    started = time.perf_counter()
+    matrix = _tfidf_matrix(labeled)
+    tfidf = retrieval_tfidf(labeled, matrix)
+    tfidf_seconds = time.perf_counter() - started
+    figures["retrieval"] = {
+        "ours": _scores_for(ours["ranks"], labeled),
+        "tfidf": _scores_for(tfidf["ranks"], labeled),
+    }
+    figures["retrieval_no_identical"] = {
+        "ours": _scores_for(ours["ranks"], subset),
+        "tfidf": _scores_for(tfidf["ranks"], subset),
+    }
+    figures["retrieval_speed"] = {
+        "ours_learn_per_s": ours["learn_per_s"],
+        "ours_queries_per_s": ours["queries_per_s"],
+        "tfidf_fit_and_rank_s": round(tfidf_seconds, 2),
+    }
+    _log(f"{labeled.name}: clustering (Drain3)")
+    drain = clustering_drain3(labeled)
+    clustering: dict[str, Any] = {"drain3": _cluster_figures(drain["labels"], labeled)}
+    clustering_subset: dict[str, Any] = {"drain3": _cluster_figures(drain["labels"], subset)}
+    clustering["drain3"]["per_s"] = drain["per_s"]
+    _log(f"{labeled.name}: clustering (ours)")
+    engine = clustering_ours(labeled, engine_params)
+    for kind in ("groups", "memberships"):
+        if kind in engine:
+            clustering[f"ours_{kind}"] = _cluster_figures(engine[kind], labeled)
+            clustering_subset[f"ours_{kind}"] = _cluster_figures(engine[kind], subset)
+    if "per_s" in engine:
+        clustering["ours_per_s"] = engine["per_s"]
+    if not skip_tfidf_clustering:
+        _log(f"{labeled.name}: clustering (TF-IDF agglomerative)")
+        agglomerative = clustering_tfidf(labeled, matrix, clustering["drain3"]["pairs"])
+        clustering["tfidf_agglomerative"] = _cluster_figures(agglomerative["labels"], labeled)
+        clustering["tfidf_agglomerative"]["cut"] = agglomerative["cut"]
+        clustering_subset["tfidf_agglomerative"] = _cluster_figures(agglomerative["labels"], subset)
+    figures["clustering"] = clustering
+    figures["clustering_no_identical"] = clustering_subset
+    return figures
+
+
+# -- the generated sample --------------------------------------------------------------
+
+
+def evaluate_sample(directory: Path, engine_params: dict[str, Any]) -> dict[str, Any]:
+    """BCubed, ARI and noise kept out, of the engine's problem clusters on the sample."""
+    from problems.cluster.engine import ClusterEngine
+    from problems.events import TicketClosed, parse_event
+    from problems.records import TicketRecord, ticket_record, updated_ticket
+
+    truth_file = json.loads((directory / "ground_truth.json").read_text(encoding="utf-8"))
+    truth: dict[str, str] = truth_file["tickets"]
+    records: dict[str, TicketRecord] = {}
+    with (directory / "events.jsonl").open(encoding="utf-8") as lines:
+        for line in lines:
+            if not line.strip():
+                continue
+            event = parse_event(line)
+            if not isinstance(event, TicketClosed):
+                continue
+            known = records.get(event.ticket_id)
+            records[event.ticket_id] = (
+                updated_ticket(known, event) if known else ticket_record(event)
+            )
+    engine = ClusterEngine(**engine_params)
+    started = time.perf_counter()
+    engine.learn_many(list(records.values()))
+    seconds = time.perf_counter() - started
+    memberships = engine.memberships()
+    ticket_ids = [ticket_id for ticket_id in records if ticket_id in truth]
+    predicted = {t: memberships.get(t, "single:" + t) for t in ticket_ids}
+    true_labels = {t: truth[t] if truth[t] != "noise" else "noise:" + t for t in ticket_ids}
+    problem_ids = [t for t in ticket_ids if truth[t] != "noise"]
+    noise_ids = [t for t in ticket_ids if truth[t] == "noise"]
+    figures: dict[str, Any] = {
+        "tickets": len(ticket_ids),
+        "root_causes": len({truth[t] for t in problem_ids}),
+        "clusters": len(set(memberships.values())),
+        "bcubed": bcubed(predicted, true_labels),
+        "ari": round(adjusted_rand_index(predicted, true_labels), 6),
+        "bcubed_problem_tickets": bcubed(
+            {t: predicted[t] for t in problem_ids}, {t: true_labels[t] for t in problem_ids}
+        ),
+        "noise_kept_out": round(
+            sum(1 for t in noise_ids if t not in memberships) / len(noise_ids), 6
+        )
+        if noise_ids
+        else None,
+        "problem_tickets_clustered": round(
+            sum(1 for t in problem_ids if t in memberships) / len(problem_ids), 6
+        )
+        if problem_ids
+        else None,
+        "per_s": round(len(records) / seconds, 1),
+    }
+    return figures
+
+
+# -- command line ----------------------------------------------------------------------
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--jira", type=Path, help="trimmed Jira issues, JSON lines (.gz ok)")
+    parser.add_argument("--reports", type=Path, help="GitBugs reports CSV")
+    parser.add_argument("--duplicates", type=Path, help="GitBugs duplicates CSV")
+    parser.add_argument("--sample", type=Path, help="sample directory with ground truth")
+    parser.add_argument(
+        "--similar-params", type=json.loads, default={}, help="SimilarTickets kwargs (JSON)"
+    )
+    parser.add_argument(
+        "--engine-params", type=json.loads, default={}, help="ClusterEngine kwargs (JSON)"
+    )
+    parser.add_argument(
+        "--skip-tfidf-clustering",
+        action="store_true",
+        help="skip the agglomerative TF-IDF baseline (quadratic memory per scope)",
+    )
+    args = parser.parse_args(argv)
+    if bool(args.reports) != bool(args.duplicates):
+        parser.error("--reports and --duplicates go together")
+    if not (args.jira or args.reports or args.sample):
+        parser.error("give --jira, --reports/--duplicates or --sample")
+    return args
+
+
+def _print_table(name: str, figures: dict[str, Any]) -> None:
+    for view in ("retrieval", "retrieval_no_identical"):
+        for method, scores in figures.get(view, {}).items():
+            print(
+                f"{name:28s} {view:24s} {method:8s} "
+                + " ".join(f"{k}={v}" for k, v in scores.items())
+            )
+    for view in ("clustering", "clustering_no_identical"):
+        for method, scores in figures.get(view, {}).items():
+            if isinstance(scores, dict):
+                print(
+                    f"{name:28s} {view:24s} {method:22s} "
+                    + " ".join(f"{k}={v}" for k, v in scores.items())
+                )
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run the evaluations asked for and print the figures (JSON last)."""
+    args = _parse(argv)
+    report: dict[str, Any] = {
+        "similar_params": args.similar_params,
+        "engine_params": args.engine_params,
+    }
+    labeled_sets: list[tuple[str, LabeledSet]] = []
+    if args.jira:
+        _log(f"loading {args.jira}")
+        labeled_sets.append(("jira", load_jira(args.jira)))
+    if args.reports:
+        _log(f"loading {args.reports}")
+        labeled_sets.append(("gitbugs", load_gitbugs(args.reports, args.duplicates)))
+    for key, labeled in labeled_sets:
+        figures = evaluate_labeled(
+            labeled, args.similar_params, args.engine_params, args.skip_tfidf_clustering
+        )
+        _print_table(f"{key}:{labeled.name}", figures)
+        report[key] = figures
+    if args.sample:
+        _log(f"sample {args.sample}")
+        report["sample"] = evaluate_sample(args.sample, args.engine_params)
+        print("sample " + " ".join(f"{k}={v}" for k, v in report["sample"].items()))
+    print(json.dumps(report, sort_keys=True))
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,314 @@
+"""Benchmark of the worker: throughput from stream to durable state, latency, memory.
+
+Prints human lines, then ONE JSON line last. Uses a Redis database it flushes
+(REDIS_URL, default redis://127.0.0.1:6379/14).
+
+* ``raw_loop``: a bare redis-py loop over the same entries (XREADGROUP of 1,000,
+  json.loads each, XACK), the ceiling for any consumer in Python.
+* ``worker_null``: the real worker process (``python -m worker``) with a state that does
+  nothing (`NullPipeline`): parsing, validation, checkpoints and acks, no clustering.
+* ``worker_pipeline``: the real worker with the real `problems.pipeline.Pipeline`.
+* ``latency``: a steady producer at ``--rate`` events/s for ``--seconds``; p50/p99 of
+  XADD-to-durable, read from the worker's own summary metric.
+* ``memory``: RSS of the worker after the throughput run (``--full``: 1M events with the
+  real pipeline; slow).
+
+Run: ``python bench/worker.py`` (``--events``, ``--rate``, ``--seconds``, ``--full``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import redis
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from problems import streams  # noqa: E402
+from problems.events import event_kind, parse_event  # noqa: E402
+
+__all__ = ["NullPipeline", "main"]
+
+
+class NullPipeline:
+    """A state that only counts: isolates the worker's own cost from clustering."""
+
+    def __init__(self) -> None:
+        self.cursor_: dict[str, str] = {}
+        self.n_applied_ = 0
+
+    def apply_many(self, events: Any) -> int:
+        count = sum(1 for _ in events)
+        self.n_applied_ += count
+        return count
+
+    def save(self) -> bytes:
+        return json.dumps({"cursor": self.cursor_, "n_applied": self.n_applied_}).encode()
+
+    @classmethod
+    def load(cls, data: bytes) -> NullPipeline:
+        document = json.loads(data)
+        pipeline = cls()
+        pipeline.cursor_ = dict(document["cursor"])
+        pipeline.n_applied_ = int(document["n_applied"])
+        return pipeline
+
+    def stats(self) -> dict[str, int]:
+        return {"events_applied": self.n_applied_}
+
+
+Payload = tuple[str, bytes]
+"""An entry to send: its stream and the event JSON."""
+
+
+def _events(n_events: int) -> list[Payload]:
+    """Sample events (repeated with fresh ids past the sample's size), with their stream."""
+    from problems.sample import generate_sample
+
+    sample = generate_sample(seed=7, n_tickets=max(10, min(int(n_events * 0.93), 50_000)))
+    out: list[Payload] = []
+    round_ = 0
+    while len(out) < n_events:
+        for event in sample.events:
+            if len(out) >= n_events:
+                break
+            stream = streams.STREAM_OF_KIND[event_kind(parse_event(event))]
+            if round_ and stream == streams.TICKETS_STREAM:
+                event = dict(
+                    event,
+                    event_id=f"{event['event_id']}-r{round_}",
+                    ticket_id=f"{event['ticket_id']}-r{round_}",
+                )
+            out.append((stream, json.dumps(event).encode()))
+        round_ += 1
+    return out
+
+
+def _push(client: redis.Redis, payloads: list[Payload]) -> float:
+    started = time.perf_counter()
+    pipe = client.pipeline(transaction=False)
+    for index, (stream, payload) in enumerate(payloads, start=1):
+        pipe.xadd(stream, {streams.PAYLOAD_FIELD: payload})
+        if index % 1_000 == 0:
+            pipe.execute()
+    pipe.execute()
+    return time.perf_counter() - started
+
+
+def raw_loop(client: redis.Redis, payloads: list[Payload]) -> float:
+    """Events/s of XREADGROUP(1,000) + json.loads + XACK over one stream."""
+    client.flushdb()
+    pipe = client.pipeline(transaction=False)
+    for index, (_, payload) in enumerate(payloads, start=1):
+        pipe.xadd("bench.raw", {"data": payload})
+        if index % 1_000 == 0:
+            pipe.execute()
+    pipe.execute()
+    client.xgroup_create("bench.raw", "g", id="0")
+    started = time.perf_counter()
+    done = 0
+    while done < len(payloads):
+        reply = client.xreadgroup("g", "c", {"bench.raw": ">"}, count=1_000)
+        if not reply:
+            break
+        entries = reply[0][1]
+        for _, fields in entries:
+            json.loads(fields[b"data"])
+        client.xack("bench.raw", "g", *[entry_id for entry_id, _ in entries])
+        done += len(entries)
+    return done / (time.perf_counter() - started)
+
+
+class _Worker:
+    def __init__(self, url: str, pipeline: str, **settings: Any) -> None:
+        self.port = _free_port()
+        env = dict(os.environ)
+        env.update(
+            {
+                "REDIS_URL": url,
+                "PROBLEMS_PIPELINE": pipeline,
+                "PROBLEMS_HTTP_HOST": "127.0.0.1",
+                "PROBLEMS_HTTP_PORT": str(self.port),
+                "PROBLEMS_PUBLISH_SCHEDULE": "false",
+                "PROBLEMS_LOG_LEVEL": "WARNING",
+                "PYTHONPATH": str(REPO),
+            }
+        )
+        env.update({f"PROBLEMS_{k.upper()}": str(v) for k, v in settings.items()})
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "worker"], cwd=REPO, env=env, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 120
+        while self.get("/health")[0] != 200:
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError("worker did not become healthy")
+            time.sleep(0.1)
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as r:
+                return r.status, r.read().decode()
+        except OSError:
+            return 0, ""
+
+    def metric(self, name: str) -> float | None:
+        for line in self.get("/metrics")[1].splitlines():
+            if line.startswith(name + " ") or line.startswith(name + "{"):
+                return float(line.rsplit(" ", 1)[1])
+        return None
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _durable_all(client: redis.Redis) -> bool:
+    for stream in streams.INPUT_STREAMS:
+        info = client.xinfo_groups(stream) if client.exists(stream) else []
+        for group in info:
+            if group["name"] == streams.GROUP.encode() and (group["pending"] or group["lag"]):
+                return False
+    return True
+
+
+def worker_throughput(
+    client: redis.Redis, url: str, payloads: list[Payload], pipeline: str
+) -> tuple[float, float]:
+    """Events/s from XADD of a pre-built backlog to all entries acked (durable), and RSS."""
+    client.flushdb()
+    worker = _Worker(url, pipeline, checkpoint_seconds=1.0)
+    try:
+        started = time.perf_counter()
+        _push(client, payloads)
+        time.sleep(0.2)
+        while not _durable_all(client):
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        return len(payloads) / elapsed, worker.rss_mb()
+    finally:
+        worker.stop()
+
+
+def latency(
+    client: redis.Redis,
+    url: str,
+    payloads: list[Payload],
+    rate: float,
+    seconds: float,
+    pipeline: str,
+) -> dict[str, float | None]:
+    """p50/p99 XADD-to-durable at a steady rate (the worker's own measurement)."""
+    client.flushdb()
+    worker = _Worker(url, pipeline, checkpoint_seconds=0.2, poll_ms=50)
+    try:
+        tick = 0.01
+        per_tick = rate * tick
+        sent = 0
+        owed = 0.0
+        started = time.perf_counter()
+        pipe = client.pipeline(transaction=False)
+        while time.perf_counter() - started < seconds and sent < len(payloads):
+            owed += per_tick
+            while owed >= 1 and sent < len(payloads):
+                stream, payload = payloads[sent]
+                pipe.xadd(stream, {streams.PAYLOAD_FIELD: payload})
+                sent += 1
+                owed -= 1
+            pipe.execute()
+            next_tick = started + tick * (1 + int((time.perf_counter() - started) / tick))
+            time.sleep(max(0.0, next_tick - time.perf_counter()))
+        achieved = sent / (time.perf_counter() - started)
+        deadline = time.monotonic() + 120
+        while not _durable_all(client) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        p50 = worker.metric('problems_processing_latency_recent_seconds{quantile="0.5"}')
+        p99 = worker.metric('problems_processing_latency_recent_seconds{quantile="0.99"}')
+        return {"rate": achieved, "sent": sent, "p50_s": p50, "p99_s": p99}
+    finally:
+        worker.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--full", action="store_true", help="memory after 1M events")
+    args = parser.parse_args()
+    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14")
+    client = redis.Redis.from_url(url)
+    payloads = _events(args.events)
+    figures: dict[str, Any] = {"events": len(payloads)}
+
+    raw = [raw_loop(client, payloads) for _ in range(args.repeat)]
+    figures["raw_loop_events_per_s"] = statistics.median(raw)
+    print(f"raw loop: {figures['raw_loop_events_per_s']:,.0f} events/s (median of {len(raw)})")
+
+    null = [
+        worker_throughput(client, url, payloads, "bench.worker:NullPipeline")
+        for _ in range(args.repeat)
+    ]
+    figures["worker_null_events_per_s"] = statistics.median(rate for rate, _ in null)
+    print(f"worker, null state: {figures['worker_null_events_per_s']:,.0f} events/s")
+
+    real_rate, rss = worker_throughput(client, url, payloads, "problems.pipeline:Pipeline")
+    figures["worker_pipeline_events_per_s"] = real_rate
+    figures["worker_rss_mb_after_events"] = rss
+    print(f"worker, real pipeline: {real_rate:,.0f} events/s; RSS {rss:,.0f} MB")
+    figures["ratio_null_to_raw"] = (
+        figures["worker_null_events_per_s"] / figures["raw_loop_events_per_s"]
+    )
+    figures["ratio_pipeline_to_raw"] = real_rate / figures["raw_loop_events_per_s"]
+
+    budget = _events(int(args.rate * args.seconds) + 10)
+    for name, pipeline in (
+        ("null", "bench.worker:NullPipeline"),
+        ("pipeline", "problems.pipeline:Pipeline"),
+    ):
+        result = latency(client, url, budget, args.rate, args.seconds, pipeline)
+        figures[f"latency_{name}"] = result
+        print(
+            f"latency at {result['rate']:.0f}/s ({name}): p50 {result['p50_s']} s, "
+            f"p99 {result['p99_s']} s"
+        )
+
+    if args.full:
+        big = _events(1_000_000)
+        rate_1m, rss_1m = worker_throughput(client, url, big, "problems.pipeline:Pipeline")
+        figures["worker_rss_mb_after_1m"] = rss_1m
+        figures["worker_pipeline_events_per_s_1m"] = rate_1m
+        print(f"1M events: {rate_1m:,.0f} events/s, RSS {rss_1m:,.0f} MB")
+    client.flushdb()
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,457 @@
+"""Ticket features: hashed word and character n-grams of subject and text, plus metadata.
+
+A ticket becomes one sparse, L2-normalised row. The vocabulary is hashed, so the
+featurizer holds no learned state: it works on an endless stream, gives the same vector
+for the same ticket in any process, and never needs refitting.
+
+Blocks, each normalised on its own and then weighted, so that a block's weight is its
+share of the cosine between two tickets:
+
+* subject words (1-2 grams) and subject characters (3-5 grams, within word boundaries,
+  which forgive typos and split identifiers such as ``FSNamesystem``);
+* text words (1-2 grams);
+* metadata tokens: product, component, version family, tags, and the error signatures
+  found in the text (exception class names, error codes, HTTP statuses). Their weight is
+  kept small so that they sharpen a text match but never make one.
+
+Examples
+--------
+>>> from types import SimpleNamespace
+>>> a = SimpleNamespace(subject="NullPointerException in DataNode heartbeat", text="",
+...     product="hdfs", component="datanode", version="2.7.1", tags=())
+>>> b = SimpleNamespace(subject="DataNode heartbeat throws NullPointerException", text="",
+...     product="hdfs", component="datanode", version="2.7.3", tags=())
+>>> c = SimpleNamespace(subject="Web UI shows wrong capacity", text="",
+...     product="hdfs", component="ui", version="3.1.0", tags=())
+>>> rows = TicketFeaturizer().transform([a, b, c])
+>>> bool((rows[0] @ rows[1].T).toarray()[0, 0] > (rows[0] @ rows[2].T).toarray()[0, 0])
+True
+>>> extract_signatures("java.lang.NullPointerException at x; got HTTP 503 and ORA-00942")
+['exc:nullpointerexception', 'http:503', 'code:ora-00942']
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction import FeatureHasher
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+__all__ = [
+    "BLOCKS",
+    "TicketFeaturizer",
+    "TicketLike",
+    "extract_signatures",
+    "version_family",
+]
+
+
+class TicketLike(Protocol):
+    """What the featurizer reads of a ticket (`problems.records.TicketRecord` fits)."""
+
+    @property
+    def subject(self) -> str: ...
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def product(self) -> str: ...
+
+    @property
+    def component(self) -> str | None: ...
+
+    @property
+    def version(self) -> str | None: ...
+
+    @property
+    def tags(self) -> tuple[str, ...]: ...
+
+
+# Java/Python/.NET style: dotted package optional, class ends in Exception/Error/...
+# One cheap scan finds candidate words that start upper-case; Python then sorts them
+# out. Python's regex engine pays per starting position, so one simple pattern and a few
+# string tests on its (rare) hits beat several elaborate patterns over the whole text.
+_CANDIDATE = re.compile(r"[A-Z][A-Za-z0-9_$-]{3,}")
+_EXCEPTION = re.compile(r"[A-Z][A-Za-z0-9_$]*(?:Exception|Error|Fault|Failure|Panic)")
+_ERROR_CODE = re.compile(
+    r"[A-Z][A-Z0-9]{0,7}[-_]\d{2,6}"  # ORA-00942, ERR_1234, HDFS-1234
+    r"|E[A-Z]{4,}"  # ECONNREFUSED
+    r"|[A-Z][A-Z0-9]+(?:_[A-Z0-9]+){1,5}"  # ERR_CONNECTION_RESET, SQLITE_BUSY
+)
+_EXCEPTION_SUFFIXES = ("Exception", "Error", "Fault", "Failure", "Panic")
+_STATUS_NUMBER = re.compile(r"[1-5]\d\d\b")
+_HTTP_CODE_BEFORE = re.compile(
+    r"(?:\bhttp(?:/\d(?:\.\d)?)?|\bstatus(?:\s+code)?|\bresponse)\s*[:=]?\s*$"
+)
+_HTTP_PHRASE_AFTER = re.compile(
+    r"\s+(bad request|unauthorized|forbidden|not found|method not allowed|request timeout|"
+    r"conflict|too many requests|internal server error|bad gateway|service unavailable|"
+    r"gateway time-?out)\b"
+)
+_HTTP_PHRASE_CODE = {
+    "bad request": "400",
+    "unauthorized": "401",
+    "forbidden": "403",
+    "not found": "404",
+    "method not allowed": "405",
+    "request timeout": "408",
+    "conflict": "409",
+    "too many requests": "429",
+    "internal server error": "500",
+    "bad gateway": "502",
+    "service unavailable": "503",
+    "gateway timeout": "504",
+    "gateway time-out": "504",
+}
+# Error-phrase words only count as an HTTP status when a code sits next to them or the
+# phrase is unambiguous on its own ("not found" and "conflict" are ordinary English).
+_UNAMBIGUOUS_PHRASES = frozenset(
+    {
+        "internal server error",
+        "bad gateway",
+        "service unavailable",
+        "gateway timeout",
+        "gateway time-out",
+        "too many requests",
+        "method not allowed",
+    }
+)
+_VERSION_PARTS = re.compile(r"\d+")
+_SIGNATURE_SCAN_CHARS = 20_000
+
+
+def extract_signatures(text: str) -> list[str]:
+    """Error signatures found in ``text``: exception classes, error codes, HTTP statuses.
+
+    Each signature is a lower-case ``kind:value`` string (``exc:``, ``code:``, ``http:``),
+    listed once, in order of first appearance.
+
+    Parameters
+    ----------
+    text : str
+        Ticket text, raw or masked (not normalised: case carries the signal).
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> extract_signatures("Caused by: java.io.IOException: 503 Service Unavailable")
+    ['exc:ioexception', 'http:503']
+    >>> extract_signatures("ECONNREFUSED then ERR_CONNECTION_RESET")
+    ['code:econnrefused', 'code:err_connection_reset']
+    """
+    text = text[:_SIGNATURE_SCAN_CHARS]
+    found: list[tuple[int, str]] = []
+    for match in _CANDIDATE.finditer(text):
+        start = match.start()
+        if start and (text[start - 1].isalnum() or text[start - 1] in "_$-"):
+            continue
+        word = match.group(0).rstrip("-")
+        if word.endswith(_EXCEPTION_SUFFIXES) and _EXCEPTION.fullmatch(word):
+            found.append((start, "exc:" + word.lower()))
+        elif word[1].isupper() and _ERROR_CODE.fullmatch(word):
+            found.append((start, "code:" + word.lower()))
+    lower = text.lower()
+    for match in _STATUS_NUMBER.finditer(lower):
+        start = match.start()
+        if start and (lower[start - 1].isalnum() or lower[start - 1] in "._-"):
+            continue
+        code = match.group(0)
+        if _HTTP_CODE_BEFORE.search(lower[max(0, start - 20) : start]) or (
+            _HTTP_PHRASE_AFTER.match(lower, match.end())
+        ):
+            found.append((start, "http:" + code))
+    for phrase in _UNAMBIGUOUS_PHRASES:
+        at = lower.find(phrase)
+        if at >= 0:
+            found.append((at, "http:" + _HTTP_PHRASE_CODE[phrase]))
+    found.sort(key=lambda item: item[0])
+    return list(dict.fromkeys(signature for _, signature in found))
+
+
+def version_family(version: str | None) -> str | None:
+    """The major.minor family of a version name, e.g. ``"2.7.1" -> "2.7"``.
+
+    >>> version_family("release 3.2.1-RC2"), version_family("2"), version_family(None)
+    ('3.2', '2', None)
+    """
+    if not version:
+        return None
+    parts = _VERSION_PARTS.findall(version)
+    return ".".join(parts[:2]) if parts else version.strip().lower() or None
+
+
+def _metadata_tokens(record: TicketLike, signatures: list[str]) -> list[str]:
+    tokens: list[str] = []
+    if record.product:
+        tokens.append("product=" + record.product.lower())
+    if record.component:
+        tokens.append("component=" + record.component.lower())
+    family = version_family(record.version)
+    if family:
+        tokens.append("version=" + family)
+    tokens.extend("tag=" + tag.lower() for tag in record.tags)
+    tokens.extend(signatures)
+    return tokens
+
+
+# Words keep their digits and inner dots: version numbers ("3.3.1"), CVE ids, ports and
+# dotted class or config names ("dfs.namenode.name.dir") are what duplicates share most
+# often; replacing them by placeholders (as `problems.text.normalize` does for display
+# and signatures) loses that, and rare volatile values cost little under IDF weighting.
+_WORD = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+)*")
+_STOP_WORDS = frozenset(ENGLISH_STOP_WORDS)
+
+
+def _words(text: str) -> list[str]:
+    """Lower-case words of ``text`` (stop words and single characters dropped)."""
+    return [
+        word for word in _WORD.findall(text.lower()) if len(word) > 1 and word not in _STOP_WORDS
+    ]
+
+
+def _with_bigrams(words: list[str]) -> list[str]:
+    return words + [first + " " + second for first, second in itertools.pairwise(words)]
+
+
+def _char_ngrams(text: str, low: int, high: int) -> list[str]:
+    grams: list[str] = []
+    for word in text.split():
+        padded = " " + word + " "
+        size = len(padded)
+        for n in range(low, high + 1):
+            grams.extend(padded[i : i + n] for i in range(size - n + 1))
+    return grams
+
+
+BLOCKS = ("words", "subject_chars", "subject_words", "metadata")
+"""Names of the feature blocks, in column order."""
+
+
+class TicketFeaturizer:
+    """Stateless hashed features of tickets: subject, text and metadata in one row.
+
+    Four blocks of ``n_features`` columns each, in `BLOCKS` order:
+
+    * ``words``: word 1-2 grams of the subject (counted ``subject_repeat`` times, so the
+      subject weighs more) and of the text, in one space so that a subject word also
+      matches the same word in another ticket's text;
+    * ``subject_chars``: character 3-5 grams of the subject words (typos, inflections,
+      identifiers split differently);
+    * ``subject_words``: word 1-2 grams of the subject alone (two titles that agree);
+    * ``metadata``: product, component, version family, tags and error signatures.
+
+    Counts are damped (``log1p``), each block is L2-normalised and weighted, and the row
+    is L2-normalised again. A block keeps its shape inside the row, so a consumer that
+    learns document frequencies (`problems.cluster.similar.SimilarTickets`) can reweight
+    each block by IDF without featurizing again (`block_slices`).
+
+    Parameters
+    ----------
+    n_features : int
+        Hash space size of each block (a power of two).
+    words_weight, subject_chars_weight, subject_words_weight, metadata_weight : float
+        Weight of each block, its share of the cosine between two tickets (before the
+        final normalisation). Metadata is kept light: it sharpens, never decides.
+    subject_repeat : int
+        How many times the subject's words count in the ``words`` block.
+    max_text_chars : int
+        Only the first characters of the text are read: the opening says what matters and
+        a bound keeps the featurizer fast on pasted logs.
+    char_ngram_range : tuple of int
+        Character n-gram sizes for the subject.
+    char_text_chars : int
+        Characters of the text's opening added to the subject's character n-grams.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> t = SimpleNamespace(subject="Upload times out", text="after 30 s", product="p",
+    ...     component=None, version=None, tags=())
+    >>> featurizer = TicketFeaturizer()
+    >>> row = featurizer.transform_one(t)
+    >>> row.shape == (1, featurizer.n_columns), round(float(row.multiply(row).sum()), 6)
+    (True, 1.0)
+    """
+
+    def __init__(
+        self,
+        n_features: int = 2**19,
+        words_weight: float = 1.0,
+        subject_chars_weight: float = 0.5,
+        subject_words_weight: float = 0.0,
+        metadata_weight: float = 0.2,
+        subject_repeat: int = 2,
+        max_text_chars: int = 4_000,
+        char_ngram_range: tuple[int, int] = (3, 5),
+        char_text_chars: int = 0,
+    ) -> None:
+        self.n_features = n_features
+        self.words_weight = words_weight
+        self.subject_chars_weight = subject_chars_weight
+        self.subject_words_weight = subject_words_weight
+        self.metadata_weight = metadata_weight
+        self.subject_repeat = subject_repeat
+        self.max_text_chars = max_text_chars
+        self.char_ngram_range = char_ngram_range
+        self.char_text_chars = char_text_chars
+
+    @property
+    def n_columns(self) -> int:
+        """Width of a feature row (all blocks side by side)."""
+        return len(BLOCKS) * self.n_features
+
+    @property
+    def block_weights(self) -> tuple[float, ...]:
+        """Weight of each block, in `BLOCKS` order."""
+        return (
+            self.words_weight,
+            self.subject_chars_weight,
+            self.subject_words_weight,
+            self.metadata_weight,
+        )
+
+    def block_slices(self) -> dict[str, tuple[int, int]]:
+        """Column range ``[start, stop)`` of each block.
+
+        >>> TicketFeaturizer(n_features=8).block_slices()["subject_chars"]
+        (8, 16)
+        """
+        size = self.n_features
+        return {name: (n * size, (n + 1) * size) for n, name in enumerate(BLOCKS)}
+
+    def _hash(self, documents: Iterable[list[str]]) -> sp.csr_matrix:
+        """Hashed counts of token lists (pairs built in C: ``zip`` with a constant 1)."""
+        one = itertools.repeat(1.0)
+        return self._hasher().transform(zip(tokens, one, strict=False) for tokens in documents)
+
+    def _hasher(self) -> FeatureHasher:
+        return FeatureHasher(
+            n_features=self.n_features,
+            input_type="pair",
+            alternate_sign=False,
+            dtype=np.float32,
+        )
+
+    def transform(self, records: Sequence[TicketLike]) -> sp.csr_matrix:
+        """Feature rows of ``records``, one L2-normalised row each.
+
+        Parameters
+        ----------
+        records : sequence of TicketLike
+            Tickets (e.g. `problems.records.TicketRecord`); not modified.
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix
+            Shape ``(len(records), n_columns)``, float32, sorted indices; an empty ticket
+            gives a zero row.
+        """
+        low, high = self.char_ngram_range
+        weights = self.block_weights
+        if not records:
+            return _zero_rows(0, self.n_columns)
+        subject_words = [_with_bigrams(_words(record.subject)) for record in records]
+        char_text = self.char_text_chars
+        subjects = [
+            (
+                record.subject + " " + record.text[:char_text] if char_text else record.subject
+            ).lower()
+            for record in records
+        ]
+        blocks: list[sp.csr_matrix] = []
+        if weights[0]:
+            repeat, max_chars = self.subject_repeat, self.max_text_chars
+            blocks.append(
+                self._hash(
+                    words * repeat + _with_bigrams(_words(record.text[:max_chars]))
+                    for words, record in zip(subject_words, records, strict=True)
+                )
+            )
+        else:
+            blocks.append(_zero_rows(len(records), self.n_features))
+        blocks.append(
+            self._hash(_char_ngrams(subject, low, high) for subject in subjects)
+            if weights[1]
+            else _zero_rows(len(records), self.n_features)
+        )
+        blocks.append(
+            self._hash(subject_words) if weights[2] else _zero_rows(len(records), self.n_features)
+        )
+        blocks.append(
+            self._hash(
+                _metadata_tokens(
+                    record,
+                    extract_signatures(record.subject + "\n" + record.text[: self.max_text_chars]),
+                )
+                for record in records
+            )
+            if weights[3]
+            else _zero_rows(len(records), self.n_features)
+        )
+        return _stack_blocks(blocks, weights, self.n_features)
+
+    def transform_one(self, record: TicketLike) -> sp.csr_matrix:
+        """The feature row of one ticket, shape ``(1, n_columns)``."""
+        return self.transform([record])
+
+
+def _zero_rows(n_rows: int, n_columns: int) -> sp.csr_matrix:
+    return sp.csr_matrix((n_rows, n_columns), dtype=np.float32)
+
+
+def _row_norms(row_of: np.ndarray, data: np.ndarray, n_rows: int) -> np.ndarray:
+    squares = np.bincount(row_of, weights=data.astype(np.float64) ** 2, minlength=n_rows)
+    norms = np.sqrt(squares)
+    norms[norms == 0] = 1.0
+    return norms
+
+
+def _stack_blocks(
+    blocks: Sequence[sp.csr_matrix], weights: Sequence[float], n_features: int
+) -> sp.csr_matrix:
+    """Damp, normalise and weight each block, put them side by side, normalise rows.
+
+    Plain numpy on the CSR arrays: scikit-learn's and SciPy's general helpers validate
+    their input on every call, which costs more than the work for one ticket.
+    """
+    n_rows = blocks[0].shape[0]
+    rows_of: list[np.ndarray] = []
+    columns: list[np.ndarray] = []
+    values: list[np.ndarray] = []
+    for number, (block, weight) in enumerate(zip(blocks, weights, strict=True)):
+        if not weight or block.nnz == 0:
+            continue
+        block = block.tocsr()
+        block.sum_duplicates()
+        row_of = np.repeat(np.arange(n_rows), np.diff(block.indptr))
+        # Sublinear term frequency: a word said ten times is not ten times the topic.
+        data = np.log1p(block.data.astype(np.float64))
+        data *= weight / _row_norms(row_of, data, n_rows)[row_of]
+        rows_of.append(row_of)
+        columns.append(block.indices.astype(np.int64) + number * n_features)
+        values.append(data)
+    if not values:
+        return _zero_rows(n_rows, len(blocks) * n_features)
+    row_of = np.concatenate(rows_of)
+    column = np.concatenate(columns)
+    data = np.concatenate(values)
+    data /= _row_norms(row_of, data, n_rows)[row_of]
+    keep = data != 0
+    row_of, column, data = row_of[keep], column[keep], data[keep]
+    order = np.lexsort((column, row_of))
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row_of, minlength=n_rows), out=indptr[1:])
+    index_dtype = np.int32 if len(blocks) * n_features < 2**31 else np.int64
+    return sp.csr_matrix(
+        (data[order].astype(np.float32), column[order].astype(index_dtype), indptr),
+        shape=(n_rows, len(blocks) * n_features),
+    )

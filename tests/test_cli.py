@@ -1,0 +1,134 @@
+"""The main job from files, end to end through the command line."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from problems.cli import app
+from problems.sample import write_sample
+
+runner = CliRunner()
+
+BAD_LINES = [
+    b"{this is not json",
+    json.dumps({"event_type": "ticket.closed", "event_id": "bad-1"}).encode(),
+    json.dumps({"webhookEvent": "jira:board_created", "board": {}}).encode(),
+    b"\xff\xfe not utf-8",
+]
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[int]]:
+    """A small generated stream with bad lines spliced in, run once for the module."""
+    folder = tmp_path_factory.mktemp("sample")
+    events = write_sample(folder, seed=3, n_tickets=400)
+    lines = events.read_bytes().splitlines()
+    bad_numbers = []
+    for offset, bad in zip((5, 120, 300, 301), BAD_LINES, strict=True):
+        lines.insert(offset, bad)
+        bad_numbers.append(offset + 1)
+    mixed = folder / "mixed.jsonl"
+    mixed.write_bytes(b"\n".join(lines) + b"\n")
+    out = folder / "out"
+    result = runner.invoke(app, ["run", str(mixed), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return mixed, out, bad_numbers
+
+
+def test_run_writes_the_register_and_state(sample_run: tuple[Path, Path, list[int]]) -> None:
+    _, out, _ = sample_run
+    names = {path.suffix for path in out.glob("register-*")}
+    assert names == {".md", ".csv", ".parquet", ".html", ".json"}
+    register = json.loads(next(out.glob("register-*.json")).read_text())
+    assert register["rows"], "the register lists problems"
+    assert (out / "state.json").exists()
+
+
+def test_rejected_lines_are_reported_with_number_and_reason(
+    sample_run: tuple[Path, Path, list[int]],
+) -> None:
+    mixed, out, bad_numbers = sample_run
+    rejected = [json.loads(line) for line in (out / "rejected.jsonl").read_text().splitlines()]
+    assert [entry["line"] for entry in rejected] == bad_numbers
+    assert all(entry["file"] == str(mixed) for entry in rejected)
+    reasons = [entry["reason"] for entry in rejected]
+    assert "not JSON" in reasons[0]
+    assert "ticket_id" in reasons[1]
+    assert "unknown event type" in reasons[2]
+    assert "not UTF-8" in reasons[3]
+
+
+def test_rerun_on_the_same_state_counts_nothing_twice(
+    sample_run: tuple[Path, Path, list[int]],
+) -> None:
+    mixed, out, _ = sample_run
+    before = (out / "state.json").read_bytes()
+    result = runner.invoke(app, ["run", str(mixed), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    after = json.loads((out / "state.json").read_bytes())
+    assert after["tickets"] == json.loads(before)["tickets"]
+    assert after["n_applied"] == json.loads(before)["n_applied"]
+
+
+def test_no_personal_data_of_the_input_reaches_any_output(
+    sample_run: tuple[Path, Path, list[int]], tmp_path: Path
+) -> None:
+    mixed, out, _ = sample_run
+    raw = mixed.read_text(errors="replace")
+    emails = set(re.findall(r"[\w.+-]+@[\w-]+\.[\w.]+", raw))
+    ipv4 = set(re.findall(r"\b(?:\d{1,3}\.){3}\d{1,3}\b", raw))
+    keys = set(re.findall(r"sk_live_\w+|eyJ[\w-]+\.[\w-]+\.[\w-]*", raw))
+    assert emails and ipv4 and keys, "the sample carries personal data to mask"
+    graph = tmp_path / "graph.json"
+    result = runner.invoke(
+        app, ["graph", "--out", str(graph), "--state", str(out / "state.json"), "--tickets"]
+    )
+    assert result.exit_code == 0, result.output
+    outputs = [p for p in out.iterdir() if p.name != "rejected.jsonl" and p.suffix != ".parquet"]
+    leaks = [
+        (path.name, secret)
+        for path in [*outputs, graph]
+        for text in [path.read_text(errors="replace")]
+        for secret in sorted(emails | ipv4 | keys)
+        if secret in text
+    ]
+    # Only the short list is shown: pytest's diff of megabytes of text would take minutes.
+    assert leaks == [], leaks[:10]
+
+
+def test_register_command_rebuilds_a_frozen_week(
+    sample_run: tuple[Path, Path, list[int]], tmp_path: Path
+) -> None:
+    _, out, _ = sample_run
+    state = str(out / "state.json")
+    first, second = tmp_path / "a.md", tmp_path / "b.md"
+    for target in (first, second):
+        result = runner.invoke(
+            app, ["register", "--state", state, "--week", "2026-W10", "--out", str(target)]
+        )
+        assert result.exit_code == 0, result.output
+    assert first.read_bytes() == second.read_bytes()
+    assert "2026-W10" in first.read_text()
+
+
+def test_sample_command_is_deterministic(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        result = runner.invoke(
+            app, ["sample", "--seed", "5", "--tickets", "150", "--out", str(tmp_path / name)]
+        )
+        assert result.exit_code == 0, result.output
+    for file in ("events.jsonl", "ground_truth.json"):
+        assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes()
+
+
+def test_missing_state_is_a_clear_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["cluster", "list", "--state", str(tmp_path / "none.json")])
+    assert result.exit_code != 0
+    words = " ".join(result.output.replace("│", " ").split())
+    assert "no state at" in words
+    assert "run `problems run` first" in words

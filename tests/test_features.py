@@ -1,0 +1,167 @@
+"""Tests of the ticket featurizer and error-signature extraction."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pytest
+
+from problems.cluster.features import (
+    BLOCKS,
+    TicketFeaturizer,
+    extract_signatures,
+    version_family,
+)
+
+
+@dataclass(frozen=True)
+class Ticket:
+    subject: str
+    text: str = ""
+    product: str = "hdfs"
+    component: str | None = "namenode"
+    version: str | None = "3.3.1"
+    tags: tuple[str, ...] = ()
+
+
+def cosine(featurizer: TicketFeaturizer, first: Ticket, second: Ticket) -> float:
+    rows = featurizer.transform([first, second])
+    return float((rows[0] @ rows[1].T).toarray()[0, 0])
+
+
+def test_rows_are_unit_length_and_sized() -> None:
+    featurizer = TicketFeaturizer(n_features=2**12)
+    tickets = [Ticket("Upload times out"), Ticket("x", text="y" * 50), Ticket("", text="")]
+    rows = featurizer.transform(tickets)
+    assert rows.shape == (3, featurizer.n_columns)
+    norms = np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel())
+    assert norms[0] == pytest.approx(1.0, abs=1e-5)
+    assert norms[1] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_empty_ticket_without_metadata_is_a_zero_row() -> None:
+    empty = Ticket("", product="", component=None, version=None)
+    assert TicketFeaturizer(n_features=2**10).transform([empty]).nnz == 0
+
+
+def test_deterministic_and_stateless() -> None:
+    tickets = [Ticket("NameNode crash on restart"), Ticket("Balancer hangs", text="jstack")]
+    first = TicketFeaturizer().transform(tickets)
+    second = TicketFeaturizer().transform(list(reversed(tickets)))
+    assert (first[0] != second[1]).nnz == 0
+    assert (first[1] != second[0]).nnz == 0
+
+
+def test_transform_one_matches_batch() -> None:
+    tickets = [Ticket("Checkout fails with HTTP 503"), Ticket("Invoice PDF blank")]
+    featurizer = TicketFeaturizer()
+    batch = featurizer.transform(tickets)
+    for n, ticket in enumerate(tickets):
+        assert (featurizer.transform_one(ticket) != batch[n]).nnz == 0
+
+
+def test_input_is_not_mutated() -> None:
+    ticket = Ticket("Upload fails", text="IOException at upload", tags=("a",))
+    before = replace(ticket)
+    TicketFeaturizer().transform([ticket])
+    assert ticket == before
+
+
+def test_paraphrase_scores_above_unrelated() -> None:
+    featurizer = TicketFeaturizer()
+    query = Ticket("DataNode heartbeat throws NullPointerException")
+    paraphrase = Ticket("NullPointerException in Datanode heartbeats")
+    unrelated = Ticket("Web UI shows wrong capacity")
+    assert cosine(featurizer, query, paraphrase) > 2 * cosine(featurizer, query, unrelated)
+
+
+def test_character_ngrams_forgive_typos() -> None:
+    with_chars = TicketFeaturizer()
+    without = TicketFeaturizer(subject_chars_weight=0.0)
+    a, b = Ticket("Namenode replicaton fails"), Ticket("NameNode replication failed")
+    assert cosine(with_chars, a, b) > cosine(without, a, b)
+
+
+def test_metadata_sharpens_but_never_decides() -> None:
+    featurizer = TicketFeaturizer()
+    query = Ticket("Balancer ignores excluded nodes", component="balancer", version="3.3.1")
+    same_text_other_meta = Ticket(
+        "Balancer ignores excluded nodes", product="yarn", component="ui", version="2.7.0"
+    )
+    other_text_same_meta = Ticket(
+        "Web UI shows wrong capacity", component="balancer", version="3.3.2"
+    )
+    assert cosine(featurizer, query, same_text_other_meta) > 0.8
+    assert cosine(featurizer, query, other_text_same_meta) < 0.2
+
+
+def test_numbers_and_versions_count() -> None:
+    # Dependency-upgrade reports differ only in the library and version they name.
+    featurizer = TicketFeaturizer()
+    query = Ticket("Upgrade jackson-databind to 2.13.4 for CVE-2022-42003")
+    same = Ticket("Bump jackson-databind to 2.13.4 (CVE-2022-42003)")
+    other = Ticket("Upgrade jackson-databind to 2.10.1 for CVE-2019-12086")
+    assert cosine(featurizer, query, same) > cosine(featurizer, query, other)
+
+
+def test_block_slices_cover_the_row() -> None:
+    featurizer = TicketFeaturizer(n_features=16)
+    slices = featurizer.block_slices()
+    assert list(slices) == list(BLOCKS)
+    assert slices[BLOCKS[0]][0] == 0
+    assert slices[BLOCKS[-1]][1] == featurizer.n_columns
+    for before, after in itertools.pairwise(BLOCKS):
+        assert slices[before][1] == slices[after][0]
+
+
+def test_zero_weight_blocks_stay_empty() -> None:
+    featurizer = TicketFeaturizer(n_features=2**12, subject_chars_weight=0, metadata_weight=0)
+    rows = featurizer.transform([Ticket("Disk full on datanode", text="ENOSPC")])
+    slices = featurizer.block_slices()
+    for name in ("subject_chars", "metadata"):
+        start, stop = slices[name]
+        assert rows[:, start:stop].nnz == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("java.lang.NullPointerException at Foo", ["exc:nullpointerexception"]),
+        (
+            "Caused by: java.io.IOException: 503 Service Unavailable",
+            ["exc:ioexception", "http:503"],
+        ),
+        ("ORA-00942: table or view does not exist", ["code:ora-00942"]),
+        ("connect failed ECONNREFUSED", ["code:econnrefused"]),
+        ("net::ERR_CONNECTION_RESET in browser", ["code:err_connection_reset"]),
+        ("HTTP/1.1 429 after retries", ["http:429"]),
+        ("the server answered status: 502", ["http:502"]),
+        ("500 Internal Server Error", ["http:500"]),
+        ("Gateway Timeout from the proxy", ["http:504"]),
+        ("copied 404 files, nothing found", []),
+        ("an ordinary sentence with no error", []),
+        ("OutOfMemoryError: Java heap space", ["exc:outofmemoryerror"]),
+    ],
+)
+def test_extract_signatures(text: str, expected: list[str]) -> None:
+    assert extract_signatures(text) == expected
+
+
+def test_signatures_are_unique_and_in_order() -> None:
+    text = "IOException then ECONNRESET then IOException again and HTTP 503"
+    assert extract_signatures(text) == ["exc:ioexception", "code:econnreset", "http:503"]
+
+
+@pytest.mark.parametrize(
+    ("version", "family"),
+    [("2.7.1", "2.7"), ("3", "3"), ("v4.2.0-rc1", "4.2"), ("", None), (None, None)],
+)
+def test_version_family(version: str | None, family: str | None) -> None:
+    assert version_family(version) == family
+
+
+def test_no_records_give_no_rows() -> None:
+    featurizer = TicketFeaturizer(n_features=2**10)
+    assert featurizer.transform([]).shape == (0, featurizer.n_columns)

@@ -1,0 +1,123 @@
+"""The pipeline applies events idempotently and restores to the very same state."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from problems.errors import SnapshotError
+from problems.events import Event, parse_event
+from problems.pipeline import Pipeline
+from tests.builders import jira_issue_payload, jira_version_payload, ticket_payload
+
+
+def _events(*payloads: dict[str, Any]) -> list[Event]:
+    return [parse_event(payload) for payload in payloads]
+
+
+def _tickets(n: int) -> list[Event]:
+    subjects = [
+        "Checkout fails with ERR_PAYMENT_DECLINED_3DS on saved card",
+        "CSV export times out after 30 seconds",
+        "Mobile app crashes on login with NullPointerException",
+    ]
+    return _events(
+        *(
+            ticket_payload(
+                event_id=f"e{index}",
+                ticket_id=f"T-{index}",
+                subject=subjects[index % 3],
+                description=f"{subjects[index % 3]} (order ORD-{1000 + index})",
+                closed_at=f"2026-03-{2 + index % 20:02d}T11:30:00Z",
+                opened_at="2026-03-01T09:00:00Z",
+            )
+            for index in range(n)
+        )
+    )
+
+
+def test_replayed_events_change_nothing() -> None:
+    pipeline = Pipeline()
+    events = [
+        *_tickets(12),
+        *_events(jira_issue_payload(), jira_version_payload()),
+    ]
+    assert pipeline.apply_many(events) == 14
+    before = pipeline.save()
+    assert pipeline.apply_many(events) == 0
+    assert pipeline.save() == before
+
+
+def test_reclosed_ticket_is_one_ticket() -> None:
+    pipeline = Pipeline()
+    first = ticket_payload(event_id="e1", ticket_id="T-9", reopen_count=0)
+    second = ticket_payload(
+        event_id="e2", ticket_id="T-9", reopen_count=1, closed_at="2026-03-09T10:00:00Z"
+    )
+    assert pipeline.apply_many(_events(first, second)) == 2
+    assert len(pipeline.tickets_) == 1
+    record = pipeline.tickets_["T-9"]
+    assert record.close_count == 2
+    assert record.reopen_count == 1
+
+
+def test_jira_issue_upsert_newest_wins_and_delete_tombstones() -> None:
+    pipeline = Pipeline()
+    created = jira_issue_payload(key="CHK-1")
+    resolved = jira_issue_payload(
+        key="CHK-1",
+        event="jira:issue_updated",
+        status={"name": "Done", "statusCategory": {"key": "done"}},
+        updated="2026-03-10T10:00:00.000+0000",
+    )
+    resolved["timestamp"] = created["timestamp"] + 1000
+    pipeline.apply_many(_events(created, resolved))
+    assert pipeline.defects_["CHK-1"].status == "Done"
+    # A late duplicate of the older webhook does not roll the defect back.
+    assert pipeline.apply_many(_events(created)) == 0
+    assert pipeline.defects_["CHK-1"].status == "Done"
+    deleted = jira_issue_payload(key="CHK-1", event="jira:issue_deleted")
+    deleted["timestamp"] = resolved["timestamp"] + 1000
+    assert pipeline.apply_many(_events(deleted)) == 1
+    assert "CHK-1" not in pipeline.defects_
+    assert pipeline.apply_many(_events(resolved)) == 0
+
+
+def test_version_events_upsert_by_id() -> None:
+    pipeline = Pipeline()
+    created = jira_version_payload(event="jira:version_created", released=False, releaseDate=None)
+    released = jira_version_payload(event="jira:version_released")
+    pipeline.apply_many(_events(created, released))
+    assert list(pipeline.releases_) == ["102"]
+    assert pipeline.releases_["102"].released is True
+
+
+def test_snapshot_round_trip_is_exact_and_behaves_the_same() -> None:
+    events = _tickets(30)
+    pipeline = Pipeline()
+    pipeline.apply_many(events[:20])
+    restored = Pipeline.load(pipeline.save())
+    assert restored.save() == pipeline.save()
+    pipeline.apply_many(events[20:])
+    restored.apply_many(events[20:])
+    assert restored.save() == pipeline.save()
+
+
+def test_one_by_one_equals_batches() -> None:
+    events = _tickets(40)
+    batched, single = Pipeline(), Pipeline()
+    batched.apply_many(events)
+    for event in events:
+        single.apply(event)
+    assert single.save() == batched.save()
+
+
+def test_snapshot_of_another_version_fails_clearly() -> None:
+    data = json.loads(Pipeline().save())
+    data["schema_version"] = 999
+    with pytest.raises(SnapshotError, match="schema_version 999"):
+        Pipeline.load(json.dumps(data).encode())
+    with pytest.raises(SnapshotError, match="not JSON"):
+        Pipeline.load(b"\x80pickle")

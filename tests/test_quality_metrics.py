@@ -1,0 +1,90 @@
+"""Tests of the quality metrics used by bench/quality.py, on hand-made inputs."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.datasets import duplicate_groups
+from bench.metrics import (
+    adjusted_rand_index,
+    bcubed,
+    first_relevant_rank,
+    pair_recall,
+    predicted_pairs,
+    retrieval_scores,
+)
+
+
+def test_first_relevant_rank() -> None:
+    assert first_relevant_rank(["a", "b", "c"], {"c", "b"}) == 2
+    assert first_relevant_rank(["a", "b", "c"], {"a"}) == 1
+    assert first_relevant_rank(["a"], {"z"}) is None
+    assert first_relevant_rank([], {"z"}) is None
+
+
+def test_recall_at_k_and_mrr() -> None:
+    # Ranks 1, 2, 6, 11 and a miss: R@1 1/5, R@5 2/5, R@10 3/5; MRR (1 + 1/2 + 1/6 + 1/11)/5.
+    scores = retrieval_scores([1, 2, 6, 11, None])
+    assert scores["R@1"] == pytest.approx(0.2)
+    assert scores["R@5"] == pytest.approx(0.4)
+    assert scores["R@10"] == pytest.approx(0.6)
+    assert scores["MRR"] == pytest.approx((1 + 1 / 2 + 1 / 6 + 1 / 11) / 5, abs=1e-6)
+    assert scores["queries"] == 5
+
+
+def test_retrieval_scores_of_nothing() -> None:
+    assert retrieval_scores([])["R@1"] == 0.0
+
+
+def test_pair_recall_and_predicted_pairs() -> None:
+    labels = {"a": 1, "b": 1, "c": 1, "d": 2, "e": 2, "f": None, "g": None}
+    links = [("a", "b"), ("a", "d"), ("d", "e"), ("f", "g"), ("a", "unknown")]
+    assert pair_recall(labels, links) == pytest.approx(2 / 5)
+    assert predicted_pairs(labels) == 3 + 1
+    assert pair_recall(labels, []) == 0.0
+
+
+def test_bcubed_known_values() -> None:
+    truth = {"a": "x", "b": "x", "c": "y", "d": "y"}
+    perfect = bcubed({"a": 1, "b": 1, "c": 2, "d": 2}, truth)
+    assert perfect == {"precision": 1.0, "recall": 1.0, "f1": 1.0}
+    lumped = bcubed({"a": 1, "b": 1, "c": 1, "d": 1}, truth)
+    assert lumped["precision"] == pytest.approx(0.5)
+    assert lumped["recall"] == pytest.approx(1.0)
+    split = bcubed({"a": 1, "b": 2, "c": 3, "d": 4}, truth)
+    assert split["precision"] == pytest.approx(1.0)
+    assert split["recall"] == pytest.approx(0.5)
+    # a, b, c together; d alone: precision (2/3 + 2/3 + 1/3 + 1)/4, recall (1 + 1 + 1/2 + 1/2)/4.
+    mixed = bcubed({"a": 1, "b": 1, "c": 1, "d": 2}, truth)
+    assert mixed["precision"] == pytest.approx((2 / 3 + 2 / 3 + 1 / 3 + 1) / 4, abs=1e-6)
+    assert mixed["recall"] == pytest.approx(0.75)
+
+
+def test_ari_agrees_with_sklearn() -> None:
+    rng = random.Random(3)
+    for _ in range(25):
+        n_items = rng.randint(2, 40)
+        items = [f"t{n}" for n in range(n_items)]
+        predicted = {item: rng.randint(0, rng.randint(0, 6)) for item in items}
+        truth = {item: rng.randint(0, rng.randint(0, 6)) for item in items}
+        expected = adjusted_rand_score(
+            [truth[item] for item in items], [predicted[item] for item in items]
+        )
+        assert adjusted_rand_index(predicted, truth) == pytest.approx(expected, abs=1e-9)
+
+
+def test_ari_of_identical_labelings_is_one() -> None:
+    labels = {"a": 1, "b": 1, "c": 2}
+    assert adjusted_rand_index(labels, labels) == pytest.approx(1.0)
+
+
+def test_duplicate_groups_are_connected_components() -> None:
+    groups = duplicate_groups([("b", "a"), ("c", "b"), ("x", "y"), ("y", "x")])
+    assert groups == [["a", "b", "c"], ["x", "y"]]

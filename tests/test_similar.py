@@ -1,0 +1,166 @@
+"""Tests of the similar-tickets index."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from problems.cluster.features import TicketFeaturizer
+from problems.cluster.similar import SimilarTickets, SimilarTicketsSnapshotError
+
+START = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Ticket:
+    ticket_id: str
+    subject: str
+    text: str = ""
+    product: str = "hdfs"
+    component: str | None = "namenode"
+    version: str | None = None
+    tags: tuple[str, ...] = ()
+    opened_at: datetime = START
+
+
+SUBJECTS = [
+    "NameNode crashes on startup with NullPointerException",
+    "Balancer ignores excluded datanodes",
+    "Web UI shows wrong capacity",
+    "DistCp fails on files larger than 2 GB",
+    "Kerberos ticket renewal fails after 24 hours",
+    "YARN ResourceManager leaks memory under load",
+]
+
+
+def tickets(n_copies: int = 1) -> list[Ticket]:
+    return [
+        Ticket(f"T-{copy}-{n}", subject, opened_at=START + timedelta(days=n + 40 * copy))
+        for copy in range(n_copies)
+        for n, subject in enumerate(SUBJECTS)
+    ]
+
+
+def test_finds_the_paraphrase_first() -> None:
+    index = SimilarTickets()
+    index.learn_many(tickets())
+    result = index.query(Ticket("Q", "NPE in NameNode during startup"), k=3)
+    assert result[0][0] == "T-0-0"
+    assert len(result) == 3
+    assert [score for _, score in result] == sorted((score for _, score in result), reverse=True)
+
+
+def test_exclude_self() -> None:
+    index = SimilarTickets()
+    index.learn_many(tickets())
+    learned = tickets()[2]
+    assert learned.ticket_id not in [i for i, _ in index.query(learned, k=10)]
+    with_self = index.query(learned, k=1, exclude_self=False)
+    assert with_self[0][0] == learned.ticket_id
+
+
+def test_k_larger_than_index_and_empty_index() -> None:
+    assert SimilarTickets().query(Ticket("Q", "anything"), k=5) == []
+    index = SimilarTickets()
+    index.learn_many(tickets())
+    assert len(index.query(Ticket("Q", "anything"), k=100)) == len(SUBJECTS)
+
+
+def test_learning_twice_changes_nothing() -> None:
+    index = SimilarTickets()
+    index.learn_many(tickets())
+    before = index.to_state()
+    index.learn_many(tickets())
+    index.learn_one(tickets()[0])
+    assert index.to_state() == before
+
+
+def test_batch_equals_one_by_one() -> None:
+    batch, single = SimilarTickets(), SimilarTickets()
+    batch.learn_many(tickets(3))
+    for ticket in tickets(3):
+        single.learn_one(ticket)
+    query = Ticket("Q", "ResourceManager memory leak", opened_at=START + timedelta(days=50))
+    assert batch.query(query, k=5) == single.query(query, k=5)
+
+
+def test_answers_do_not_depend_on_earlier_queries() -> None:
+    quiet, busy = SimilarTickets(), SimilarTickets()
+    query = Ticket("Q", "Kerberos renewal fails")
+    for ticket in tickets(3):
+        quiet.learn_one(ticket)
+        busy.learn_one(ticket)
+        busy.query(query, k=3)
+    assert quiet.query(query, k=5) == busy.query(query, k=5)
+
+
+def test_snapshot_round_trip_is_json_and_equal() -> None:
+    index = SimilarTickets(max_terms=16)
+    index.learn_many(tickets(2))
+    state = json.loads(json.dumps(index.to_state()))
+    restored = SimilarTickets.from_state(state)
+    query = Ticket("Q", "DistCp fails for big files")
+    assert restored.query(query, k=4) == index.query(query, k=4)
+    assert restored.to_state() == index.to_state()
+    restored.learn_one(Ticket("T-new", "DistCp fails again"))
+    assert restored.query(query, k=1)[0][0] == "T-new"
+
+
+def test_bad_snapshots_fail_clearly() -> None:
+    with pytest.raises(SimilarTicketsSnapshotError):
+        SimilarTickets.from_state({"schema_version": 999})
+    state = SimilarTickets().to_state()
+    del state["rows"]
+    with pytest.raises(SimilarTicketsSnapshotError):
+        SimilarTickets.from_state(state)
+
+
+def test_input_not_mutated() -> None:
+    learned = tickets()
+    copies = [replace(ticket) for ticket in learned]
+    index = SimilarTickets()
+    index.learn_many(learned)
+    index.query(learned[0])
+    assert learned == copies
+
+
+def test_time_prior_breaks_ties_towards_close_tickets() -> None:
+    index = SimilarTickets(time_weight=0.05, time_scale_days=30)
+    near = Ticket("near", "Upload times out", opened_at=START + timedelta(days=1))
+    far = Ticket("far", "Upload times out", opened_at=START + timedelta(days=400))
+    index.learn_many([far, near])
+    result = index.query(Ticket("Q", "Upload times out", opened_at=START), k=2)
+    assert [ticket_id for ticket_id, _ in result] == ["near", "far"]
+    no_prior = SimilarTickets(time_weight=0.0)
+    no_prior.learn_many([far, near])
+    scores = dict(no_prior.query(Ticket("Q", "Upload times out"), k=2))
+    assert scores["near"] == scores["far"]
+
+
+def test_idf_prefers_rare_shared_words() -> None:
+    common = [Ticket(f"C-{n}", f"error in job {n}") for n in range(30)]
+    rare = Ticket("R", "FsImage checksum mismatch")
+    index = SimilarTickets(time_weight=0.0)
+    index.learn_many([*common, rare])
+    assert index.query(Ticket("Q", "error: fsimage checksum"), k=1)[0][0] == "R"
+
+
+def test_learn_rows_accepts_featurizer_rows() -> None:
+    learned = tickets()
+    direct, from_rows = SimilarTickets(), SimilarTickets()
+    direct.learn_many(learned)
+    rows = TicketFeaturizer().transform(learned)
+    from_rows.learn_rows([t.ticket_id for t in learned], rows, records=learned)
+    query = Ticket("Q", "Balancer skips excluded nodes")
+    assert direct.query(query, k=3) == from_rows.query(query, k=3)
+
+
+def test_memory_bound_on_stored_terms() -> None:
+    index = SimilarTickets(max_terms=8)
+    index.learn_many(tickets())
+    state = index.to_state()
+    restored = SimilarTickets.from_state(state)
+    assert max(chunk.getnnz(axis=1).max() for chunk in restored.chunks_) <= 8

@@ -1,0 +1,130 @@
+"""Property tests of masking and normalization (problems.text)."""
+
+from __future__ import annotations
+
+import ipaddress
+import string
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from problems.text import mask_pii, normalize
+
+_WORDS = st.text(alphabet=string.ascii_letters + " .,:;!?-", max_size=40)
+_LOCAL = st.text(alphabet=string.ascii_lowercase + string.digits + "._+-", min_size=1, max_size=15)
+_LABEL = st.text(alphabet=string.ascii_lowercase + string.digits, min_size=1, max_size=10)
+_TLD = st.text(alphabet=string.ascii_lowercase, min_size=2, max_size=6)
+_KEY_CHARS = string.ascii_letters + string.digits
+
+
+@st.composite
+def emails(draw: st.DrawFn) -> str:
+    local = draw(_LOCAL).strip(".") or "a"
+    return f"{local}@{draw(_LABEL)}.{draw(_TLD)}"
+
+
+@st.composite
+def ipv4s(draw: st.DrawFn) -> str:
+    return str(ipaddress.IPv4Address(draw(st.integers(0, 2**32 - 1))))
+
+
+@st.composite
+def ipv6s(draw: st.DrawFn) -> str:
+    return str(ipaddress.IPv6Address(draw(st.integers(1, 2**128 - 1))))
+
+
+@st.composite
+def bearer_tokens(draw: st.DrawFn) -> tuple[str, str]:
+    token = draw(st.text(alphabet=_KEY_CHARS + "._-", min_size=12, max_size=60))
+    return f"Authorization: Bearer {token}", token
+
+
+@st.composite
+def stripe_keys(draw: st.DrawFn) -> str:
+    kind = draw(st.sampled_from(["sk_live_", "sk_test_", "pk_live_"]))
+    return kind + draw(st.text(alphabet=_KEY_CHARS, min_size=16, max_size=40))
+
+
+@st.composite
+def password_pairs(draw: st.DrawFn) -> tuple[str, str]:
+    name = draw(st.sampled_from(["password", "passwd", "pwd", "api_key", "secret", "token"]))
+    value = draw(st.text(alphabet=_KEY_CHARS + "!#%*", min_size=6, max_size=24))
+    separator = draw(st.sampled_from(["=", ": ", " = "]))
+    return f"{name}{separator}{value}", value
+
+
+def _embed(draw_text: str, secret: str, suffix: str) -> str:
+    return f"{draw_text} {secret} {suffix}"
+
+
+@settings(max_examples=100, deadline=None)
+@given(_WORDS, emails(), _WORDS)
+def test_emails_never_survive(before: str, email: str, after: str) -> None:
+    masked = mask_pii(_embed(before, email, after))
+    assert email not in masked
+    assert "@" not in masked.replace("[email]", "") or "@" in before + after
+
+
+@settings(max_examples=100, deadline=None)
+@given(_WORDS, ipv4s(), _WORDS)
+def test_ipv4_never_survives(before: str, address: str, after: str) -> None:
+    masked = mask_pii(_embed(before, address, after))
+    assert masked.count(address) <= (before + after).count(address)
+
+
+@settings(max_examples=100, deadline=None)
+@given(_WORDS, ipv6s(), _WORDS)
+def test_ipv6_never_survives(before: str, address: str, after: str) -> None:
+    masked = mask_pii(_embed(before, address, after))
+    assert masked.count(address) <= (before + after).count(address)
+
+
+@settings(max_examples=100, deadline=None)
+@given(_WORDS, bearer_tokens())
+def test_bearer_tokens_never_survive(before: str, header_and_token: tuple[str, str]) -> None:
+    header, token = header_and_token
+    masked = mask_pii(f"{before} {header}")
+    assert masked.count(token) <= before.count(token)
+
+
+@settings(max_examples=100, deadline=None)
+@given(_WORDS, stripe_keys(), _WORDS)
+def test_api_keys_never_survive(before: str, key: str, after: str) -> None:
+    assert mask_pii(_embed(before, key, after)).count(key) <= (before + after).count(key)
+
+
+@settings(max_examples=100, deadline=None)
+@given(_WORDS, password_pairs(), _WORDS)
+def test_password_values_never_survive(
+    before: str, pair_and_value: tuple[str, str], after: str
+) -> None:
+    pair, value = pair_and_value
+    masked = mask_pii(f"{before} {pair} ;{after}")
+    assert f"{pair.split(value)[0]}{value}" not in masked
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=200))
+def test_mask_pii_is_idempotent(text: str) -> None:
+    once = mask_pii(text)
+    assert mask_pii(once) == once
+
+
+@settings(max_examples=100, deadline=None)
+@given(_WORDS, emails(), ipv4s(), stripe_keys())
+def test_mask_pii_is_idempotent_on_personal_data(
+    words: str, email: str, address: str, key: str
+) -> None:
+    once = mask_pii(f"{words} {email} from {address} key {key}")
+    assert mask_pii(once) == once
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=200))
+def test_normalize_is_idempotent(text: str) -> None:
+    once = normalize(text)
+    assert normalize(once) == once
+
+
+def test_normalize_makes_volatile_numbers_equal() -> None:
+    assert normalize("timeout after 3012 ms") == normalize("Timeout after 45 ms")
