@@ -319,12 +319,17 @@ def jira_sync(
 
     Credentials come from JIRA_PAT, or JIRA_USER and JIRA_TOKEN.
     """
+    from problems.linker import LinkerError
     from problems.linker.jira_sync import sync
 
     store = FileStore(state)
     saved = store.load_state()
     pipeline = Pipeline.load(saved) if saved is not None else Pipeline()
-    result = sync(url, jql, since=pipeline.jira_synced_until_, projects=project or ())
+    try:
+        result = sync(url, jql, since=pipeline.jira_synced_until_, projects=project or ())
+    except LinkerError as error:
+        console.print(f"[red]jira sync failed[/]: {error}")
+        raise typer.Exit(1) from None
     changed = pipeline.apply_many(result.events())
     pipeline.jira_synced_until_ = result.max_updated
     store.save_state(pipeline.save())

@@ -37,7 +37,7 @@ from problems.cluster.engine import ClusterEngine
 from problems.errors import SnapshotError
 from problems.events import Event, JiraIssueEvent, JiraVersionEvent, TicketClosed
 from problems.graph import build_graph
-from problems.linker import Link, LinkDecision, find_spikes, propose_links
+from problems.linker import Link, LinkDecision, find_spikes, problem_groups, propose_links
 from problems.records import (
     DefectRecord,
     ReleaseRecord,
@@ -238,14 +238,18 @@ class Pipeline:
     def graph(self, *, include_tickets: bool = False) -> nx.MultiDiGraph:
         """The problem graph: clusters, defects, releases, customers, components, products."""
         memberships = self.problem_memberships()
+        links = self.links()
+        # Clusters linked to one defect are one problem for the spike test: the engine may
+        # split a root cause, and each piece alone can look too small or too late.
+        groups = problem_groups(memberships, links)
         return build_graph(
             self.tickets_,
             self.defects_,
             self.releases_,
             memberships,
-            self.links(),
+            links,
             cluster_titles=self.cluster_titles(),
-            spikes=find_spikes(self.tickets_, memberships, self.releases_),
+            spikes=find_spikes(self.tickets_, groups, self.releases_),
             include_tickets=include_tickets,
         )
 

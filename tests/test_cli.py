@@ -132,3 +132,46 @@ def test_missing_state_is_a_clear_error(tmp_path: Path) -> None:
     words = " ".join(result.output.replace("│", " ").split())
     assert "no state at" in words
     assert "run `problems run` first" in words
+
+
+def test_jira_sync_command_fills_the_state_incrementally(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from problems.pipeline import Pipeline
+    from problems.store import FileStore
+    from tests.jira_server import FakeJira, jira_issue, jira_server, jira_version
+
+    start = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    jira = FakeJira(versions={"CHK": [jira_version("11", "4.3.0", 100, "2026-03-16", True)]})
+    for index in range(1, 6):
+        moment = start + timedelta(hours=index)
+        jira.add(
+            jira_issue(f"CHK-{index}", f"Checkout error {index}", created=moment, updated=moment)
+        )
+    monkeypatch.setenv("JIRA_USER", "bot@example.com")
+    monkeypatch.setenv("JIRA_TOKEN", "api-token")
+    state = tmp_path / "state.json"
+    with jira_server(jira) as url:
+        args = ["jira", "sync", "--url", url, "--jql", "project = CHK", "--state", str(state)]
+        first = runner.invoke(app, args)
+        assert first.exit_code == 0, first.output
+        pipeline = Pipeline.load(FileStore(state).load_state() or b"")
+        assert sorted(pipeline.defects_) == [f"CHK-{index}" for index in range(1, 6)]
+        assert pipeline.jira_synced_until_ == start + timedelta(hours=5)
+        assert pipeline.releases_["11"].name == "4.3.0"
+        later = start + timedelta(days=1)
+        jira.add(jira_issue("CHK-9", "Card declined twice", created=later, updated=later))
+        second = runner.invoke(app, args)
+        assert second.exit_code == 0, second.output
+    pipeline = Pipeline.load(FileStore(state).load_state() or b"")
+    assert "CHK-9" in pipeline.defects_
+    assert pipeline.jira_synced_until_ == later
+    monkeypatch.setenv("JIRA_TOKEN", "wrong")
+    with jira_server(jira) as url:
+        denied = runner.invoke(
+            app, ["jira", "sync", "--url", url, "--jql", "x", "--state", str(state)]
+        )
+    assert denied.exit_code == 1
+    assert "401" in denied.output and "wrong" not in denied.output
