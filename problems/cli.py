@@ -339,3 +339,39 @@ def jira_sync(
         f"read {len(result.defects)} issues and {len(result.releases)} versions in "
         f"{result.n_pages} pages; {changed} changed the state; next sync from {result.max_updated}"
     )
+
+
+RedisUrlOption = Annotated[
+    str, typer.Option("--redis-url", envvar="REDIS_URL", help="Redis of the worker's streams")
+]
+
+
+@app.command()
+def backfill(
+    files: Annotated[list[Path], typer.Argument(help="JSONL event files (.jsonl or .jsonl.gz)")],
+    redis_url: RedisUrlOption = "redis://127.0.0.1:6379/0",
+) -> None:
+    """Push historical events onto the worker's input streams, pipelined."""
+    import redis
+
+    from problems.backfill import backfill as push
+
+    client = redis.Redis.from_url(redis_url)
+    result = push(client, files)
+    for stream, count in sorted(result.per_stream.items()):
+        console.print(f"{stream}: {count} events")
+    console.print(f"sent {result.sent}; skipped {result.invalid} invalid lines")
+
+
+@app.command()
+def publish(
+    week: Annotated[str | None, typer.Option("--week", help="ISO week; default latest")] = None,
+    redis_url: RedisUrlOption = "redis://127.0.0.1:6379/0",
+) -> None:
+    """Ask the running worker to publish the register now."""
+    import redis
+
+    from problems.backfill import request_publish
+
+    entry = request_publish(redis.Redis.from_url(redis_url), week=week)
+    console.print(f"publish requested ({entry})")

@@ -175,3 +175,25 @@ def test_jira_sync_command_fills_the_state_incrementally(
         )
     assert denied.exit_code == 1
     assert "401" in denied.output and "wrong" not in denied.output
+
+
+@pytest.mark.redis
+def test_backfill_and_publish_commands_write_the_streams(
+    redis_url: str, redis_client: object, tmp_path: Path
+) -> None:
+    import redis
+
+    from problems.streams import CONTROL_STREAM, STREAM_OF_KIND
+
+    events = write_sample(tmp_path, seed=4, n_tickets=150)
+    result = runner.invoke(app, ["backfill", str(events), "--redis-url", redis_url])
+    assert result.exit_code == 0, result.output
+    client = redis.Redis.from_url(redis_url)
+    kinds = [json.loads(line) for line in events.read_text().splitlines()]
+    n_tickets = sum(1 for event in kinds if event.get("event_type") == "ticket.closed")
+    assert client.xlen(STREAM_OF_KIND["ticket"]) == n_tickets
+    total = sum(client.xlen(stream) for stream in STREAM_OF_KIND.values())
+    assert total == len(kinds)
+    result = runner.invoke(app, ["publish", "--week", "2026-W10", "--redis-url", redis_url])
+    assert result.exit_code == 0, result.output
+    assert client.xlen(CONTROL_STREAM) == 1
