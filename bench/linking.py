@@ -50,11 +50,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from problems.book import RecordBook  # noqa: E402
 from problems.events import (  # noqa: E402
     JiraIssue,
-    JiraIssueEvent,
     JiraVersion,
-    TicketClosed,
     parse_event,
 )
 from problems.graph import build_graph, regressions  # noqa: E402
@@ -72,8 +71,6 @@ from problems.records import (  # noqa: E402
     TicketRecord,
     defect_record,
     release_record,
-    ticket_record,
-    updated_ticket,
 )
 from problems.text import clean_ticket_text  # noqa: E402
 
@@ -86,27 +83,9 @@ DEFAULT_JIRA = ROOT.parent / "shared" / "data" / "apache-jira-hadoop" / "issues.
 def state_from_events(
     events: Iterable[dict[str, Any]],
 ) -> tuple[dict[str, TicketRecord], dict[str, DefectRecord], dict[str, ReleaseRecord]]:
-    """Records from raw events, as the pipeline keeps them."""
-    tickets: dict[str, TicketRecord] = {}
-    defects: dict[str, DefectRecord] = {}
-    releases: dict[str, ReleaseRecord] = {}
-    for raw in events:
-        event = parse_event(raw)
-        if isinstance(event, TicketClosed):
-            old = tickets.get(event.ticket_id)
-            tickets[event.ticket_id] = updated_ticket(old, event) if old else ticket_record(event)
-        elif isinstance(event, JiraIssueEvent):
-            if event.webhookEvent == "jira:issue_deleted":
-                defects.pop(event.issue.key, None)
-            else:
-                defects[event.issue.key] = defect_record(event.issue)
-        else:
-            record = release_record(event.version)
-            if event.webhookEvent == "jira:version_deleted":
-                releases.pop(record.id, None)
-            else:
-                releases[record.id] = record
-    return tickets, defects, releases
+    """Records from raw events, exactly as the pipeline keeps them."""
+    book = RecordBook.from_events(parse_event(raw) for raw in events)
+    return book.tickets, book.defects, book.releases
 
 
 def load_sample(

@@ -48,7 +48,7 @@ import tempfile
 import time
 import tracemalloc
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -57,15 +57,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scipy.stats import spearmanr
 
-from problems.events import JiraIssueEvent, JiraVersionEvent, TicketClosed, parse_event
+from problems.book import RecordBook
+from problems.events import parse_event
 from problems.records import (
     DefectRecord,
     ReleaseRecord,
     TicketRecord,
-    defect_record,
-    release_record,
-    ticket_record,
-    updated_ticket,
 )
 from problems.register import (
     ClusterInfo,
@@ -90,30 +87,11 @@ def log(message: str) -> None:
 
 
 def records_from(
-    events: list[dict[str, Any]],
+    events: Iterable[dict[str, Any]],
 ) -> tuple[dict[str, TicketRecord], dict[str, DefectRecord], dict[str, ReleaseRecord]]:
-    tickets: dict[str, TicketRecord] = {}
-    defects: dict[str, DefectRecord] = {}
-    releases: dict[str, ReleaseRecord] = {}
-    for raw in events:
-        event = parse_event(raw)
-        if isinstance(event, TicketClosed):
-            known = tickets.get(event.ticket_id)
-            tickets[event.ticket_id] = (
-                ticket_record(event) if known is None else updated_ticket(known, event)
-            )
-        elif isinstance(event, JiraIssueEvent):
-            if event.webhookEvent == "jira:issue_deleted":
-                defects.pop(event.issue.key, None)
-            else:
-                defects[event.issue.key] = defect_record(event.issue)
-        elif isinstance(event, JiraVersionEvent):
-            release = release_record(event.version)
-            if event.webhookEvent == "jira:version_deleted":
-                releases.pop(release.id, None)
-            else:
-                releases[release.id] = release
-    return tickets, defects, releases
+    """Records from raw events, exactly as the pipeline keeps them."""
+    book = RecordBook.from_events(parse_event(raw) for raw in events)
+    return book.tickets, book.defects, book.releases
 
 
 def engine_clusters(

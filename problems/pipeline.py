@@ -33,20 +33,13 @@ from typing import Any, Literal
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from problems.book import RecordBook
 from problems.cluster.engine import ClusterEngine
 from problems.errors import SnapshotError
-from problems.events import Event, JiraIssueEvent, JiraVersionEvent, TicketClosed
+from problems.events import Event
 from problems.graph import build_graph
 from problems.linker import Link, LinkDecision, find_spikes, problem_groups, propose_links
-from problems.records import (
-    DefectRecord,
-    ReleaseRecord,
-    TicketRecord,
-    defect_record,
-    release_record,
-    ticket_record,
-    updated_ticket,
-)
+from problems.records import DefectRecord, ReleaseRecord, TicketRecord
 from problems.register import ClusterInfo, LinkInfo, Register, build_register, render, week_of
 from problems.register.render import FORMATS as REGISTER_FORMATS
 from problems.register.snapshot import latest_week
@@ -99,11 +92,7 @@ class Pipeline:
 
     def __init__(self, settings: PipelineSettings | None = None) -> None:
         self.settings = settings or PipelineSettings()
-        self.tickets_: dict[str, TicketRecord] = {}
-        self.defects_: dict[str, DefectRecord] = {}
-        self.releases_: dict[str, ReleaseRecord] = {}
-        self.deleted_: dict[str, str] = {}
-        self.jira_times_: dict[str, int] = {}
+        self.book_ = RecordBook()
         self.cursor_: dict[str, str] = {}
         self.link_decisions_: list[LinkDecision] = []
         self.jira_synced_until_: datetime | None = None
@@ -125,74 +114,29 @@ class Pipeline:
         changed = 0
         new_tickets: list[TicketRecord] = []
         for event in events:
-            if isinstance(event, TicketClosed):
-                record = self._apply_ticket(event)
-                if record is not None:
-                    changed += 1
-                    if record.close_count == 1:
-                        new_tickets.append(record)
-            elif isinstance(event, JiraIssueEvent):
-                changed += self._apply_issue(event)
-            elif isinstance(event, JiraVersionEvent):
-                changed += self._apply_version(event)
+            applied = self.book_.apply(event)
+            changed += applied.changed
+            if applied.new_ticket is not None:
+                new_tickets.append(applied.new_ticket)
         if new_tickets:
             self.engine_.learn_many(new_tickets)
         self.n_applied_ += changed
         return changed
 
-    def _apply_ticket(self, event: TicketClosed) -> TicketRecord | None:
-        known = self.tickets_.get(event.ticket_id)
-        if known is None:
-            record = ticket_record(event)
-        elif event.event_id in known.event_ids:
-            return None
-        else:
-            record = updated_ticket(known, event)
-        self.tickets_[event.ticket_id] = record
-        return record
+    @property
+    def tickets_(self) -> dict[str, TicketRecord]:
+        """Tickets by id (masked records)."""
+        return self.book_.tickets
 
-    def _is_stale(self, key: str, event: JiraIssueEvent | JiraVersionEvent) -> bool:
-        """Webhooks may arrive twice or out of order; the newest one wins."""
-        stamp = event.timestamp
-        if stamp is None:
-            return False
-        # Equal stamps are not stale: a created and a released webhook may share a
-        # millisecond, and re-applying an identical upsert changes nothing anyway.
-        if stamp < self.jira_times_.get(key, -1):
-            return True
-        self.jira_times_[key] = stamp
-        return False
+    @property
+    def defects_(self) -> dict[str, DefectRecord]:
+        """Jira issues by key."""
+        return self.book_.defects
 
-    def _apply_issue(self, event: JiraIssueEvent) -> int:
-        key = f"issue:{event.issue.key}"
-        if self._is_stale(key, event):
-            return 0
-        if event.webhookEvent == "jira:issue_deleted":
-            self.deleted_[key] = str(event.timestamp or "")
-            return int(self.defects_.pop(event.issue.key, None) is not None)
-        record = defect_record(event.issue)
-        known = self.defects_.get(record.key)
-        if known is not None and _older(record.updated, known.updated):
-            return 0
-        if known == record:
-            return 0
-        self.deleted_.pop(key, None)
-        self.defects_[record.key] = record
-        return 1
-
-    def _apply_version(self, event: JiraVersionEvent) -> int:
-        record = release_record(event.version)
-        key = f"version:{record.id}"
-        if self._is_stale(key, event):
-            return 0
-        if event.webhookEvent == "jira:version_deleted":
-            self.deleted_[key] = str(event.timestamp or "")
-            return int(self.releases_.pop(record.id, None) is not None)
-        if self.releases_.get(record.id) == record:
-            return 0
-        self.deleted_.pop(key, None)
-        self.releases_[record.id] = record
-        return 1
+    @property
+    def releases_(self) -> dict[str, ReleaseRecord]:
+        """Jira versions by id."""
+        return self.book_.releases
 
     # -- people's decisions ----------------------------------------------------------
 
@@ -321,8 +265,8 @@ class Pipeline:
             tickets=list(self.tickets_.values()),
             defects=sorted(self.defects_.values(), key=lambda record: record.key),
             releases=sorted(self.releases_.values(), key=lambda record: record.id),
-            deleted=dict(sorted(self.deleted_.items())),
-            jira_times=dict(sorted(self.jira_times_.items())),
+            deleted=dict(sorted(self.book_.deleted.items())),
+            jira_times=dict(sorted(self.book_.jira_times.items())),
             engine=self.engine_.to_state(),
             link_decisions=list(self.link_decisions_),
             jira_synced_until=self.jira_synced_until_,
@@ -349,21 +293,18 @@ class Pipeline:
         except ValidationError as error:
             raise SnapshotError(f"snapshot is invalid: {error}") from None
         pipeline = cls(snapshot.settings)
-        pipeline.tickets_ = {record.ticket_id: record for record in snapshot.tickets}
-        pipeline.defects_ = {record.key: record for record in snapshot.defects}
-        pipeline.releases_ = {record.id: record for record in snapshot.releases}
-        pipeline.deleted_ = dict(snapshot.deleted)
-        pipeline.jira_times_ = dict(snapshot.jira_times)
+        book = pipeline.book_
+        book.tickets = {record.ticket_id: record for record in snapshot.tickets}
+        book.defects = {record.key: record for record in snapshot.defects}
+        book.releases = {record.id: record for record in snapshot.releases}
+        book.deleted = dict(snapshot.deleted)
+        book.jira_times = dict(snapshot.jira_times)
         pipeline.engine_ = ClusterEngine.from_state(snapshot.engine)
         pipeline.cursor_ = dict(snapshot.cursor)
         pipeline.link_decisions_ = list(snapshot.link_decisions)
         pipeline.jira_synced_until_ = snapshot.jira_synced_until
         pipeline.n_applied_ = snapshot.n_applied
         return pipeline
-
-
-def _older(candidate: datetime | None, known: datetime | None) -> bool:
-    return candidate is not None and known is not None and candidate < known
 
 
 def _evidence_summary(link: Link) -> str:

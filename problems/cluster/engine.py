@@ -66,7 +66,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -78,7 +78,12 @@ from problems.cluster.errors import (
     UnknownCluster,
     UnknownTicket,
 )
-from problems.cluster.features import TicketFeaturizer, extract_signatures, version_family
+from problems.cluster.features import (
+    TicketFeaturizer,
+    TicketLike,
+    extract_signatures,
+    version_family,
+)
 from problems.cluster.model import Assignment, ClusterSummary, Correction, LineageEntry
 
 __all__ = ["SCHEMA_VERSION", "ClusterEngine", "TicketLike"]
@@ -110,34 +115,6 @@ _FAILURE = re.compile(
     r"slow\w*|blank|empty|duplicat\w*|twice|lost|loop\w*|declin\w*|reject\w*|invalid|"
     r"denied|bug\w*|not (?:work|load|receiv|arriv|sent|send|show|sync|start|open|sav)\w*)"
 )
-
-
-class TicketLike(Protocol):
-    """What the engine reads of a ticket (`problems.records.TicketRecord` fits)."""
-
-    @property
-    def ticket_id(self) -> str: ...
-
-    @property
-    def subject(self) -> str: ...
-
-    @property
-    def text(self) -> str: ...
-
-    @property
-    def product(self) -> str: ...
-
-    @property
-    def component(self) -> str | None: ...
-
-    @property
-    def version(self) -> str | None: ...
-
-    @property
-    def tags(self) -> tuple[str, ...]: ...
-
-    @property
-    def first_closed_at(self) -> datetime: ...
 
 
 class _Group:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Protocol
 
 import numpy as np
@@ -52,7 +53,10 @@ __all__ = [
 
 
 class TicketLike(Protocol):
-    """What the featurizer reads of a ticket (`problems.records.TicketRecord` fits)."""
+    """What the cluster package reads of a ticket (`problems.records.TicketRecord` fits)."""
+
+    @property
+    def ticket_id(self) -> str: ...
 
     @property
     def subject(self) -> str: ...
@@ -71,6 +75,9 @@ class TicketLike(Protocol):
 
     @property
     def tags(self) -> tuple[str, ...]: ...
+
+    @property
+    def first_closed_at(self) -> datetime: ...
 
 
 # Java/Python/.NET style: dotted package optional, class ends in Exception/Error/...
