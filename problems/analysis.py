@@ -494,7 +494,7 @@ class State:
         ----------
         weeks
             ISO weeks such as ``2026-W20``; by default every week of `weeks`. Each week
-            costs one `Pipeline.register` (about two seconds for 3,000 tickets).
+            costs one `Pipeline.register`; the links are computed once for all weeks.
 
         Examples
         --------
@@ -504,8 +504,9 @@ class State:
         True
         """
         rows: list[dict[str, Any]] = []
+        links = self.pipeline.links()
         for week in self.weeks() if weeks is None else weeks:
-            rows.extend(_register_rows(self.pipeline.register(week)))
+            rows.extend(_register_rows(self.pipeline.register(week, links=links)))
         return _frame(rows, REGISTER_COLUMNS)
 
     def graph(self, include_tickets: bool = False) -> nx.MultiDiGraph:

@@ -197,8 +197,11 @@ class Pipeline:
             include_tickets=include_tickets,
         )
 
-    def register(self, week: str | None = None) -> Register:
-        """The register of an ISO week (default: the latest week with a ticket)."""
+    def register(self, week: str | None = None, *, links: list[Link] | None = None) -> Register:
+        """The register of an ISO week (default: the latest week with a ticket).
+
+        ``links`` may be passed when building many weeks, so they are computed once.
+        """
         week = week or latest_week(self.tickets_) or week_of(datetime.now().astimezone())
         clusters = {
             summary.id: ClusterInfo(
@@ -215,7 +218,8 @@ class Pipeline:
         best: dict[str, LinkInfo] = {}
         # A person's confirmation outranks any score.
         ranked = sorted(
-            self.links(), key=lambda item: (item.status != "confirmed", -item.confidence)
+            self.links() if links is None else links,
+            key=lambda item: (item.status != "confirmed", -item.confidence),
         )
         for link in ranked:
             if link.status == "rejected" or link.cluster_id in best:

@@ -157,8 +157,9 @@ def test_weekly_timeline_sums_to_cluster_size(state: State) -> None:
 
 
 def test_members_customers_and_terms_of_a_cluster(state: State) -> None:
+    sizes = dict(zip(state.clusters()["cluster_id"], state.clusters()["size"], strict=True))
     for cluster_id in problem_ids(state)[:5]:
-        size = int(state.clusters().set_index("cluster_id").loc[cluster_id, "size"])
+        size = sizes[cluster_id]
         members = cluster_members(state, cluster_id)
         assert len(members) == size
         assert set(members["cluster_id"]) == {cluster_id}
