@@ -10,7 +10,8 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-from problems.events import JiraIssueEvent, JiraVersionEvent, TicketClosed, parse_event
+from problems.book import RecordBook
+from problems.events import parse_event
 from problems.graph import (
     GraphError,
     build_graph,
@@ -28,10 +29,6 @@ from problems.records import (
     DefectRecord,
     ReleaseRecord,
     TicketRecord,
-    defect_record,
-    release_record,
-    ticket_record,
-    updated_ticket,
 )
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -208,18 +205,8 @@ def _sample_state(
     from problems.sample import generate_sample
 
     sample = generate_sample(seed=seed, n_tickets=600, weeks=16)
-    tickets: dict[str, TicketRecord] = {}
-    defects: dict[str, DefectRecord] = {}
-    found_releases: dict[str, ReleaseRecord] = {}
-    for raw in sample.events:
-        event = parse_event(raw)
-        if isinstance(event, TicketClosed):
-            old = tickets.get(event.ticket_id)
-            tickets[event.ticket_id] = updated_ticket(old, event) if old else ticket_record(event)
-        elif isinstance(event, JiraIssueEvent):
-            defects[event.issue.key] = defect_record(event.issue)
-        elif isinstance(event, JiraVersionEvent):
-            found_releases[event.version.id] = release_record(event.version)
+    book = RecordBook.from_events(parse_event(raw) for raw in sample.events)
+    tickets, defects, found_releases = book.tickets, book.defects, book.releases
     memberships = {t: c for t, c in sample.ground_truth["tickets"].items() if c != "noise"}
     raw_text = [json.dumps(raw) for raw in sample.events]
     return tickets, defects, found_releases, memberships, raw_text

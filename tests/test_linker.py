@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from problems.events import JiraIssueEvent, JiraVersionEvent, TicketClosed, parse_event
+from problems.book import RecordBook
+from problems.events import parse_event
 from problems.linker import (
     Evidence,
     LinkDecision,
@@ -21,12 +22,7 @@ from problems.linker import (
 from problems.linker.errors import LinkerError
 from problems.records import (
     DefectRecord,
-    ReleaseRecord,
     TicketRecord,
-    defect_record,
-    release_record,
-    ticket_record,
-    updated_ticket,
 )
 
 START = datetime(2026, 2, 2, 9, 0, tzinfo=UTC)
@@ -258,18 +254,8 @@ def test_generated_sample_links_with_ground_truth_clusters() -> None:
     from problems.sample import generate_sample
 
     sample = generate_sample(seed=11, n_tickets=800, weeks=16)
-    tickets: dict[str, TicketRecord] = {}
-    defects: dict[str, DefectRecord] = {}
-    releases: dict[str, ReleaseRecord] = {}
-    for raw in sample.events:
-        event = parse_event(raw)
-        if isinstance(event, TicketClosed):
-            old = tickets.get(event.ticket_id)
-            tickets[event.ticket_id] = updated_ticket(old, event) if old else ticket_record(event)
-        elif isinstance(event, JiraIssueEvent):
-            defects[event.issue.key] = defect_record(event.issue)
-        elif isinstance(event, JiraVersionEvent):
-            releases[event.version.id] = release_record(event.version)
+    book = RecordBook.from_events(parse_event(raw) for raw in sample.events)
+    tickets, defects = book.tickets, book.defects
     truth = sample.ground_truth
     memberships = {t: cause for t, cause in truth["tickets"].items() if cause != "noise"}
     links = propose_links(tickets, defects, memberships)
