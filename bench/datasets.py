@@ -198,16 +198,7 @@ def load_jira(path: str | Path) -> LabeledSet:
                 raw_links.append((key, str(other)))
     if skipped:
         print(f"skipped {skipped} issues without a creation time", file=sys.stderr)
-    links = _present_links(raw_links, set(summaries))
-    return LabeledSet(
-        name=path.parent.name or path.stem,
-        records=_sorted_records(records),
-        summaries=summaries,
-        bodies=bodies,
-        links=links,
-        groups=duplicate_groups(links),
-        scope=scope,
-    )
+    return _labeled_set(path.parent.name or path.stem, records, summaries, bodies, raw_links, scope)
 
 
 def _present_links(raw: Iterable[tuple[str, str]], present: set[str]) -> list[tuple[str, str]]:
@@ -282,9 +273,23 @@ def load_gitbugs(reports: str | Path, duplicates: str | Path) -> LabeledSet:
             for other in (row.get("Duplicate id") or "").split(","):
                 if other.strip():
                     raw_links.append((source, other.strip()))
+    return _labeled_set(
+        reports.parent.name or reports.stem, records, summaries, bodies, raw_links, scope
+    )
+
+
+def _labeled_set(
+    name: str,
+    records: list[TicketRecord],
+    summaries: dict[str, str],
+    bodies: dict[str, str],
+    raw_links: list[tuple[str, str]],
+    scope: dict[str, str],
+) -> LabeledSet:
+    """A labeled set from what a loader read; links to absent reports are dropped."""
     links = _present_links(raw_links, set(summaries))
     return LabeledSet(
-        name=reports.parent.name or reports.stem,
+        name=name,
         records=_sorted_records(records),
         summaries=summaries,
         bodies=bodies,

@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from problems.book import RecordBook
 from problems.cluster.engine import ClusterEngine
+from problems.cluster.model import ClusterSummary
 from problems.errors import SnapshotError
 from problems.events import Event
 from problems.graph import build_graph
@@ -156,33 +157,45 @@ class Pipeline:
     # Derived from the state on demand, never stored: a rebuild from a saved state gives
     # the very same links, graph and register.
 
-    def problem_memberships(self) -> dict[str, str]:
-        """Ticket id to cluster id, for problem clusters only (noise left out)."""
-        noise = {summary.id for summary in self.engine_.clusters() if summary.is_noise}
-        return {
+    def _cluster_facts(self) -> tuple[list[ClusterSummary], dict[str, str], dict[str, str]]:
+        """Cluster summaries, problem memberships (noise left out) and titles, from one
+        pass over the engine: each derived view needs all three."""
+        summaries = self.engine_.clusters()
+        noise = {summary.id for summary in summaries if summary.is_noise}
+        memberships = {
             ticket: cluster
             for ticket, cluster in self.engine_.memberships().items()
             if cluster not in noise
         }
+        titles = {summary.id: summary.title for summary in summaries}
+        return summaries, memberships, titles
+
+    def problem_memberships(self) -> dict[str, str]:
+        """Ticket id to cluster id, for problem clusters only (noise left out)."""
+        return self._cluster_facts()[1]
 
     def cluster_titles(self) -> dict[str, str]:
         """Cluster id to its title (a person's, else the engine's)."""
-        return {summary.id: summary.title for summary in self.engine_.clusters()}
+        return self._cluster_facts()[2]
 
     def links(self) -> list[Link]:
         """Cluster-to-defect links with their evidence, people's decisions applied."""
+        _, memberships, titles = self._cluster_facts()
+        return self._links(memberships, titles)
+
+    def _links(self, memberships: dict[str, str], titles: dict[str, str]) -> list[Link]:
         return propose_links(
             self.tickets_,
             self.defects_,
-            self.problem_memberships(),
-            cluster_titles=self.cluster_titles(),
+            memberships,
+            cluster_titles=titles,
             decisions=self.link_decisions_,
         )
 
     def graph(self, *, include_tickets: bool = False) -> nx.MultiDiGraph:
         """The problem graph: clusters, defects, releases, customers, components, products."""
-        memberships = self.problem_memberships()
-        links = self.links()
+        _, memberships, titles = self._cluster_facts()
+        links = self._links(memberships, titles)
         # Clusters linked to one defect are one problem for the spike test: the engine may
         # split a root cause, and each piece alone can look too small or too late.
         groups = problem_groups(memberships, links)
@@ -192,7 +205,7 @@ class Pipeline:
             self.releases_,
             memberships,
             links,
-            cluster_titles=self.cluster_titles(),
+            cluster_titles=titles,
             spikes=find_spikes(self.tickets_, groups, self.releases_),
             include_tickets=include_tickets,
         )
@@ -203,6 +216,7 @@ class Pipeline:
         ``links`` may be passed when building many weeks, so they are computed once.
         """
         week = week or latest_week(self.tickets_) or week_of(datetime.now().astimezone())
+        summaries, memberships, titles = self._cluster_facts()
         clusters = {
             summary.id: ClusterInfo(
                 summary.id,
@@ -213,12 +227,12 @@ class Pipeline:
                 components=summary.components,
                 versions=summary.versions,
             )
-            for summary in self.engine_.clusters()
+            for summary in summaries
         }
         best: dict[str, LinkInfo] = {}
         # A person's confirmation outranks any score.
         ranked = sorted(
-            self.links() if links is None else links,
+            self._links(memberships, titles) if links is None else links,
             key=lambda item: (item.status != "confirmed", -item.confidence),
         )
         for link in ranked:
