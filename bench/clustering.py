@@ -4,7 +4,9 @@ Tickets come from the sample generator (`problems.sample.generate_sample`): each
 runs in a fresh process so that its peak memory (``ru_maxrss``) is its own. For each size
 it measures, on one core:
 
-* ``learn_many`` end to end (features + assignment + similar-tickets index);
+* ``learn_many`` end to end (features + assignment + similar-tickets index), the median
+  of ``--repeat`` runs, in wall and CPU time (the machines are shared: CPU time is the
+  steadier figure);
 * the assignment alone (rows featurized beforehand), which is the engine's own cost;
 * the featurizer alone;
 * ``learn_one`` in a loop on the first 2,000 tickets;
@@ -18,6 +20,7 @@ Usage::
     python bench/clustering.py            # 10k and 100k tickets
     python bench/clustering.py --full     # also 1M tickets (long)
     python bench/clustering.py --sizes 2000 5000
+    python bench/clustering.py --sizes 10000 100000 --repeat 3
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import argparse
 import json
 import math
 import multiprocessing as mp
+import os
 import resource
 import statistics
 import sys
@@ -67,63 +71,82 @@ def _drain3_rate(subjects: list[str]) -> float:
     return len(subjects) / (time.perf_counter() - start)
 
 
-def _measure(n_tickets: int, seed: int, params: dict[str, Any]) -> dict[str, Any]:
-    """Run in a child process: every figure for one size."""
+def _timed(action: Any) -> tuple[float, float]:
+    """Wall and CPU seconds of ``action()`` (CPU time: this process only, so other work
+    on a shared machine inflates it far less than wall time)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    action()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def _measure(n_tickets: int, seed: int, params: dict[str, Any], repeat: int) -> dict[str, Any]:
+    """Run in a child process: every figure for one size (medians over ``repeat`` runs of
+    ``learn_many``, each on a fresh engine)."""
     from problems.cluster import ClusterEngine
 
     records = _records(n_tickets, seed)
     n = len(records)
 
-    engine = ClusterEngine(seed=seed, **params)
-    start = time.perf_counter()
-    engine.learn_many(records)
-    learn_many_s = time.perf_counter() - start
+    walls, cpus = [], []
+    for _ in range(repeat):
+        engine = ClusterEngine(seed=seed, **params)
+        wall, cpu = _timed(lambda engine=engine: engine.learn_many(records))
+        walls.append(wall)
+        cpus.append(cpu)
+    learn_many_s, learn_many_cpu_s = statistics.median(walls), statistics.median(cpus)
     n_clusters = sum(1 for cluster in engine.clusters() if not cluster.is_noise)
     state_bytes = len(json.dumps(engine.to_state()))
 
     bare = ClusterEngine(seed=seed, **params)
     bare._ensure()
     bare.similar_index_ = None
-    start = time.perf_counter()
-    rows = bare._featurize(records)
-    featurize_s = time.perf_counter() - start
-    start = time.perf_counter()
-    bare._learn_rows(records, rows)
-    assign_s = time.perf_counter() - start
+    featurized: list[Any] = []
+    featurize_s, featurize_cpu_s = _timed(lambda: featurized.append(bare._featurize(records)))
+    assign_s, assign_cpu_s = _timed(lambda: bare._learn_rows(records, featurized[0]))
 
     one = ClusterEngine(seed=seed, **params)
     subset = records[:LEARN_ONE_TICKETS]
-    start = time.perf_counter()
-    for record in subset:
-        one.learn_one(record)
-    learn_one_s = time.perf_counter() - start
+
+    def learn_one_loop() -> None:
+        for record in subset:
+            one.learn_one(record)
+
+    learn_one_s, learn_one_cpu_s = _timed(learn_one_loop)
 
     drain3 = _drain3_rate([record.subject for record in records])
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "n_tickets": n,
         "learn_many_per_s": round(n / learn_many_s),
+        "learn_many_per_cpu_s": round(n / learn_many_cpu_s),
         "assign_per_s": round(n / assign_s),
+        "assign_per_cpu_s": round(n / assign_cpu_s),
         "featurize_per_s": round(n / featurize_s),
+        "featurize_per_cpu_s": round(n / featurize_cpu_s),
         "learn_one_per_s": round(len(subset) / learn_one_s),
+        "learn_one_per_cpu_s": round(len(subset) / learn_one_cpu_s),
         "drain3_per_s": round(drain3),
         "learn_many_s": round(learn_many_s, 2),
+        "learn_many_cpu_s": round(learn_many_cpu_s, 2),
+        "learn_many_runs_cpu_s": [round(cpu, 2) for cpu in cpus],
         "assign_s": round(assign_s, 2),
+        "assign_cpu_s": round(assign_cpu_s, 2),
         "peak_rss_mb": round(peak_mb, 1),
         "state_json_mb": round(state_bytes / 1e6, 2),
         "clusters": n_clusters,
         "groups_live": int(engine.base_gids_.size),
+        "load_average": [round(load, 2) for load in os.getloadavg()],
     }
 
 
-def _child(queue: Any, n_tickets: int, seed: int, params: dict[str, Any]) -> None:
-    queue.put(_measure(n_tickets, seed, params))
+def _child(queue: Any, n_tickets: int, seed: int, params: dict[str, Any], repeat: int) -> None:
+    queue.put(_measure(n_tickets, seed, params, repeat))
 
 
-def _run_isolated(n_tickets: int, seed: int, params: dict[str, Any]) -> dict[str, Any]:
+def _run_isolated(n_tickets: int, seed: int, params: dict[str, Any], repeat: int) -> dict[str, Any]:
     context = mp.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=_child, args=(queue, n_tickets, seed, params))
+    process = context.Process(target=_child, args=(queue, n_tickets, seed, params, repeat))
     process.start()
     result: dict[str, Any] = queue.get()
     process.join()
@@ -146,6 +169,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--full", action="store_true", help="also run 1,000,000 tickets")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of learn_many per size (median reported)"
+    )
+    parser.add_argument(
         "--params",
         type=json.loads,
         default={},
@@ -155,17 +181,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     sizes = sorted(set(args.sizes + ([1_000_000] if args.full else [])))
     runs = []
     for size in sizes:
-        result = _run_isolated(size, args.seed, args.params)
+        result = _run_isolated(size, args.seed, args.params, args.repeat)
         print(json.dumps(result), flush=True)
         runs.append(result)
     ns = [float(run["n_tickets"]) for run in runs]
     exponent_many = _slope(ns, [run["learn_many_s"] for run in runs])
+    exponent_many_cpu = _slope(ns, [run["learn_many_cpu_s"] for run in runs])
     exponent_assign = _slope(ns, [run["assign_s"] for run in runs])
     largest = runs[-1]
     summary = {
         "bench": "clustering",
         "sizes": [run["n_tickets"] for run in runs],
         "learn_many_per_s": largest["learn_many_per_s"],
+        "learn_many_per_cpu_s": largest["learn_many_per_cpu_s"],
         "assign_per_s": largest["assign_per_s"],
         "featurize_per_s": largest["featurize_per_s"],
         "learn_one_per_s": largest["learn_one_per_s"],
@@ -173,6 +201,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "learn_many_vs_drain3": round(largest["learn_many_per_s"] / largest["drain3_per_s"], 2),
         "peak_rss_mb": largest["peak_rss_mb"],
         "growth_exponent_learn_many": None if exponent_many is None else round(exponent_many, 3),
+        "growth_exponent_learn_many_cpu": (
+            None if exponent_many_cpu is None else round(exponent_many_cpu, 3)
+        ),
         "growth_exponent_assign": None if exponent_assign is None else round(exponent_assign, 3),
         "runs": runs,
         "params": args.params,

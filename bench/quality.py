@@ -11,7 +11,10 @@ a query; the candidates are every other report of the same scope (Jira project; 
 reports for GitBugs); Recall@k is the share of queries with a true duplicate in the top
 k, plus MRR. Ours is `problems.cluster.similar.SimilarTickets`; the baseline is plain
 TF-IDF (word 1-2 grams, sublinear tf, English stop words, summary + first 4,000
-characters of the description) computed in the same run.
+characters of the description) computed in the same run. ``rerank`` is the engine's top
+100 re-ordered by `problems.cluster.rerank.Reranker` with the shipped weights (which set
+they were fitted on is printed as ``rerank_weights_fitted_on``: on that set the figure is
+in-sample; ``bench/fit_rerank.py`` gives the held-out ones).
 
 Clustering: share of duplicate links whose two reports share a cluster (pair recall),
 beside the number of same-cluster pairs predicted. Ours is
@@ -19,8 +22,11 @@ beside the number of same-cluster pairs predicted. Ours is
 ``groups()``, where pairs may still be candidates, and its ``memberships()``, problem
 clusters only); Drain3 (default TemplateMiner, on summaries) and TF-IDF agglomerative
 clustering (cosine, average linkage per scope, the loosest cut predicting no more pairs
-than Drain3) are the baselines. Every figure is also given without duplicate groups
-whose summaries are identical (verbatim re-submissions).
+than Drain3) are the baselines. ``duplicates`` are the groups of
+`problems.cluster.duplicates.DuplicateGrouper` (each ticket joins its best earlier
+candidate's group when the shipped ``duplicate`` score passes its threshold). Every
+figure is also given without duplicate groups whose summaries are identical (verbatim
+re-submissions).
 
 Sample (``--sample DIR`` with events.jsonl and ground_truth.json): BCubed precision,
 recall and F1 and ARI of the engine's problem clusters against root causes (noise
@@ -159,6 +165,80 @@ def retrieval_tfidf(labeled: LabeledSet, matrix: Any) -> dict[str, Any]:
     return {"ranks": ranks}
 
 
+def _weights_fitted_on() -> str | None:
+    """Name of the labeled set the shipped re-ranking weights were fitted on."""
+    import tomllib
+    from importlib import resources
+
+    text = resources.files("problems").joinpath("defaults", "rerank.toml").read_text("utf-8")
+    provenance = tomllib.loads(text).get("provenance")
+    return json.loads(provenance).get("train") if provenance else None
+
+
+def rerank_and_duplicates(labeled: LabeledSet) -> dict[str, Any]:
+    """Engine candidates re-ranked by `Reranker` and duplicate groups of `DuplicateGrouper`.
+
+    Both with the shipped weights (``problems/defaults/rerank.toml``), called the way the
+    product calls them: a query re-ranks its top 100 engine candidates (a duplicate
+    beyond them keeps its engine rank); each ticket, in creation order, is scored
+    against its 10 nearest earlier tickets and joins the best one's group when the
+    ``duplicate`` score passes the shipped threshold (groups of at most 10).
+    """
+    from bench.fit_rerank import candidates
+    from problems.cluster.duplicates import DuplicateGrouper
+    from problems.cluster.rerank import Reranker
+
+    started = time.perf_counter()
+    found = candidates(labeled, query_k=100, earlier_k=10)
+    candidate_seconds = time.perf_counter() - started
+    by_id = {record.ticket_id: record for record in labeled.records}
+    group_of = {t: n for n, group in enumerate(labeled.groups) for t in group}
+    ranks: dict[str, int | None] = {}
+    started = time.perf_counter()
+    for positions in _scopes(labeled).values():
+        reranker = Reranker(cache_size=len(positions) + 1)
+        reranker.learn_many([labeled.records[p] for p in positions])
+        for position in positions:
+            query_id = labeled.records[position].ticket_id
+            if query_id not in found.query:
+                continue
+            listed = [by_id[c] for c, _ in found.query[query_id]]
+            order = reranker.rerank(by_id[query_id], listed)
+            hits = [
+                n
+                for n, (c, _) in enumerate(order, start=1)
+                if group_of.get(c) == group_of[query_id]
+            ]
+            ranks[query_id] = hits[0] if hits else found.engine_rank[query_id]
+    rerank_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    rerankers: dict[str, Reranker] = {}
+    groupers: dict[str, DuplicateGrouper] = {}
+    for record in labeled.records:
+        scope_name = labeled.scope[record.ticket_id]
+        reranker = rerankers.setdefault(scope_name, Reranker(cache_size=50_000))
+        grouper = groupers.setdefault(scope_name, DuplicateGrouper(max_group_size=10))
+        earlier = found.earlier.get(record.ticket_id, [])
+        scores = reranker.score(record, [by_id[c] for c, _ in earlier], purpose="duplicate")
+        grouper.learn_one(
+            record.ticket_id, [(c, float(v)) for (c, _), v in zip(earlier, scores, strict=True)]
+        )
+        reranker.learn_one(record)
+    grouping_seconds = time.perf_counter() - started
+    labels = {
+        t: scope_name + "/" + g
+        for scope_name, grouper in groupers.items()
+        for t, g in grouper.groups().items()
+    }
+    return {
+        "ranks": ranks,
+        "labels": labels,
+        "candidates_s": round(candidate_seconds, 1),
+        "rerank_queries_per_s": round(len(ranks) / rerank_seconds, 1) if rerank_seconds else None,
+        "grouping_ms_per_ticket": round(1000 * grouping_seconds / len(labeled.records), 3),
+    }
+
+
 def _scores_for(ranks: dict[str, int | None], labeled: LabeledSet) -> dict[str, Any]:
     return retrieval_scores([ranks[q] for q, _ in _queries(labeled)])
 
@@ -276,24 +356,34 @@ def evaluate_labeled(
     matrix = _tfidf_matrix(labeled)
     tfidf = retrieval_tfidf(labeled, matrix)
     tfidf_seconds = time.perf_counter() - started
+    _log(f"{labeled.name}: re-ranking and duplicate groups")
+    reranked = rerank_and_duplicates(labeled)
+    figures["rerank_weights_fitted_on"] = _weights_fitted_on()
     figures["retrieval"] = {
         "ours": _scores_for(ours["ranks"], labeled),
+        "rerank": _scores_for(reranked["ranks"], labeled),
         "tfidf": _scores_for(tfidf["ranks"], labeled),
     }
     figures["retrieval_no_identical"] = {
         "ours": _scores_for(ours["ranks"], subset),
+        "rerank": _scores_for(reranked["ranks"], subset),
         "tfidf": _scores_for(tfidf["ranks"], subset),
     }
     figures["retrieval_speed"] = {
         "ours_learn_per_s": ours["learn_per_s"],
         "ours_queries_per_s": ours["queries_per_s"],
         "tfidf_fit_and_rank_s": round(tfidf_seconds, 2),
+        "candidates_s": reranked["candidates_s"],
+        "rerank_queries_per_s": reranked["rerank_queries_per_s"],
+        "duplicates_grouping_ms_per_ticket": reranked["grouping_ms_per_ticket"],
     }
     _log(f"{labeled.name}: clustering (Drain3)")
     drain = clustering_drain3(labeled)
     clustering: dict[str, Any] = {"drain3": _cluster_figures(drain["labels"], labeled)}
     clustering_subset: dict[str, Any] = {"drain3": _cluster_figures(drain["labels"], subset)}
     clustering["drain3"]["per_s"] = drain["per_s"]
+    clustering["duplicates"] = _cluster_figures(reranked["labels"], labeled)
+    clustering_subset["duplicates"] = _cluster_figures(reranked["labels"], subset)
     _log(f"{labeled.name}: clustering (ours)")
     engine = clustering_ours(labeled, engine_params)
     for kind in ("groups", "memberships"):

@@ -165,3 +165,28 @@ def test_version_family(version: str | None, family: str | None) -> None:
 def test_no_records_give_no_rows() -> None:
     featurizer = TicketFeaturizer(n_features=2**10)
     assert featurizer.transform([]).shape == (0, featurizer.n_columns)
+
+
+def test_columns_are_those_of_scikit_learns_hasher() -> None:
+    """Rows keep the columns of the FeatureHasher this featurizer replaced (stable
+    MurmurHash3, never Python's salted ``hash``), so results do not move."""
+    from sklearn.feature_extraction import FeatureHasher
+
+    tokens = ["namenode", "heartbeat lost", " nu", "exc:ioexception", "version=3.3", "é", "x"]
+    for n_features in (16, 2**10, 2**19):
+        hasher = FeatureHasher(n_features=n_features, input_type="string", alternate_sign=False)
+        expected = hasher.transform([[token] for token in tokens]).indices.tolist()
+        columns = TicketFeaturizer(n_features=n_features)._token_columns(tokens)
+        assert columns.tolist() == expected
+
+
+def test_clearing_the_column_cache_changes_no_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    tickets = [
+        Ticket("NameNode crash on restart", text="java.io.IOException at startup"),
+        Ticket("Balancer hangs", text="jstack attached; HTTP 503"),
+    ]
+    expected = TicketFeaturizer().transform(tickets)
+    monkeypatch.setattr("problems.cluster.features._COLUMN_CACHE_SIZE", 8)
+    small_cache = TicketFeaturizer()
+    for _ in range(2):
+        assert (small_cache.transform(tickets) != expected).nnz == 0

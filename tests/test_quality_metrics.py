@@ -88,3 +88,33 @@ def test_ari_of_identical_labelings_is_one() -> None:
 def test_duplicate_groups_are_connected_components() -> None:
     groups = duplicate_groups([("b", "a"), ("c", "b"), ("x", "y"), ("y", "x")])
     assert groups == [["a", "b", "c"], ["x", "y"]]
+
+
+def test_fit_scripts_weights_round_trip_through_toml(tmp_path: Path) -> None:
+    import tomllib
+
+    import numpy as np
+
+    from bench.fit_rerank import Pairs, fit_rank_model, write_weights
+    from problems.cluster.rerank import FEATURES, PairModel
+
+    rng = np.random.default_rng(0)
+    n_queries, per_query = 40, 10
+    values = rng.normal(size=(n_queries * per_query, len(FEATURES)))
+    query = np.repeat([f"q{n}" for n in range(n_queries)], per_query).astype(object)
+    # The duplicate of each query is the candidate with the largest first feature.
+    label = np.zeros(len(query), dtype=bool)
+    for n in range(n_queries):
+        rows = np.arange(n * per_query, (n + 1) * per_query)
+        label[rows[np.argmax(values[rows, 0])]] = True
+    pairs = Pairs(values, query, np.arange(len(query)).astype(str).astype(object), label)
+    model = fit_rank_model(pairs)
+    assert int(np.argmax(np.abs(model.coef))) == 0 and model.coef[0] > 0
+    path = tmp_path / "rerank.toml"
+    threshold_model = PairModel(model.features, model.mean, model.scale, model.coef, -1.5, -2.0)
+    write_weights(path, {"rerank": model, "duplicate": threshold_model}, {"train": "x"})
+    document = tomllib.loads(path.read_text(encoding="utf-8"))
+    assert document["schema_version"] == 1
+    restored = PairModel.from_dict(document["duplicate"])
+    assert restored.threshold == -2.0
+    assert np.allclose(restored.decision(values), threshold_model.decision(values), atol=1e-5)

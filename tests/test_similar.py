@@ -163,4 +163,21 @@ def test_memory_bound_on_stored_terms() -> None:
     index.learn_many(tickets())
     state = index.to_state()
     restored = SimilarTickets.from_state(state)
-    assert max(chunk.getnnz(axis=1).max() for chunk in restored.chunks_) <= 8
+    assert restored.rows_.getnnz(axis=1).max() <= 8
+
+
+def test_rows_are_appended_without_restacking() -> None:
+    """Learning one ticket at a time grows the stored arrays geometrically (amortized
+    O(1) per ticket) and stores exactly the rows one batch stores."""
+    learned = tickets(n_copies=40)
+    batch, one_by_one = SimilarTickets(), SimilarTickets()
+    batch.learn_many(learned)
+    reallocations = 0
+    for ticket in learned:
+        before = one_by_one._indices if one_by_one.n_tickets_ else None
+        one_by_one.learn_one(ticket)
+        reallocations += before is not None and one_by_one._indices is not before
+    assert (batch.rows_ != one_by_one.rows_).nnz == 0
+    assert batch.to_state() == one_by_one.to_state()
+    assert reallocations <= 12  # doublings, not one copy per ticket
+    assert one_by_one._indices.size <= 2 * max(one_by_one.rows_.nnz, 1024)

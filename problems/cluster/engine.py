@@ -61,7 +61,6 @@ True
 from __future__ import annotations
 
 import base64
-import dataclasses
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -95,12 +94,12 @@ _CANDIDATE, _CLUSTER, _NOISE, _EVICTED, _MERGED = 0, 1, 2, 3, 4
 _LIVE_KINDS = (_CANDIDATE, _CLUSTER, _NOISE)
 _TOP_BASE = 6
 _TOP_DELTA = 4
-_SEGMENT = 64
+_SEGMENT = 256
 _COMMON_SHARE = 0.01
 _COMMON_MIN = 32
 _RECENT_MEMBERS = 4
 _GRID = float(2**16)
-_CHUNK = 256
+_CHUNK = 512
 _SIGNATURE_CHARS = 600
 _SUBJECT_CHARS = 200
 _MAX_META_VALUES = 12
@@ -109,8 +108,11 @@ _PLACEHOLDER = re.compile(r"\[[a-z]+\]|<[a-z]+>")
 _STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | {"fails", "failed", "error", "issue", "problem"}
 # Words of something broken. A recurring *question* ("how do I export?") is not a problem:
 # a cluster whose tickets mostly lack these words and error signatures is kept as noise.
+# The lookahead on the alternatives' first letters only rejects early (same matches): the
+# regex engine otherwise tries every alternative at every word boundary.
 _FAILURE = re.compile(
-    r"(?i)\b(?:fail\w*|errors?|crash\w*|broken|break\w*|no longer|stopp?ed|cannot|can't|"
+    r"(?i)\b(?=[bcdefhilmnrstuw])"
+    r"(?:fail\w*|errors?|crash\w*|broken|break\w*|no longer|stopp?ed|cannot|can't|"
     r"unable|missing|wrong|incorrect|time[sd]? ?out|exception\w*|stuck|freez\w*|hang\w*|"
     r"slow\w*|blank|empty|duplicat\w*|twice|lost|loop\w*|declin\w*|reject\w*|invalid|"
     r"denied|bug\w*|not (?:work|load|receiv|arriv|sent|send|show|sync|start|open|sav)\w*)"
@@ -319,30 +321,6 @@ def _restrict(matrix: sp.csr_matrix, columns: np.ndarray) -> sp.csr_matrix:
     )
 
 
-def _cross(left: sp.csr_matrix, right: sp.csr_matrix) -> np.ndarray:
-    """Dense ``left @ right.T`` (dot products of every row pair); ``left`` the smaller."""
-    columns = np.unique(left.indices)
-    compact_left = _restrict(left, columns)
-    compact_right = _restrict(right, columns)
-    return np.asarray((compact_left @ compact_right.T.tocsr()).toarray())
-
-
-def _gram(rows: sp.csr_matrix, common: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cosines of every pair of ``rows``, on all features and on informative ones."""
-    columns = np.unique(rows.indices)
-    compact = _restrict(rows, columns)
-    full = np.asarray((compact @ compact.T.tocsr()).toarray())
-    if common.size == 0:
-        return full, full
-    position = np.searchsorted(common, columns)
-    np.minimum(position, common.size - 1, out=position)
-    is_common = common[position] == columns
-    informative = compact.copy()
-    informative.data = np.where(is_common[informative.indices], 0.0, informative.data)
-    informative.eliminate_zeros()
-    return full, np.asarray((informative @ informative.T.tocsr()).toarray())
-
-
 def _rows_from_triplets(
     rows: np.ndarray, columns: np.ndarray, values: np.ndarray, shape: tuple[int, int]
 ) -> sp.csr_matrix:
@@ -366,19 +344,6 @@ def _triplets(
     """COO triplets of ``matrix`` with row ``r`` renamed ``row_ids[r]``."""
     lengths = np.diff(matrix.indptr)
     return np.repeat(row_ids, lengths), matrix.indices, matrix.data
-
-
-def _drop_columns(matrix: sp.csr_matrix, columns: np.ndarray) -> sp.csr_matrix:
-    """``matrix`` without the entries in the sorted ``columns`` (same shape)."""
-    if columns.size == 0 or matrix.nnz == 0:
-        return matrix
-    position = np.searchsorted(columns, matrix.indices)
-    np.minimum(position, columns.size - 1, out=position)
-    keep = columns[position] != matrix.indices
-    row_ids = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
-    indptr = np.zeros(matrix.shape[0] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(row_ids[keep], minlength=matrix.shape[0]), out=indptr[1:])
-    return sp.csr_matrix((matrix.data[keep], matrix.indices[keep], indptr), shape=matrix.shape)
 
 
 def _row_sums(matrix: sp.csr_matrix) -> np.ndarray:
@@ -432,6 +397,37 @@ def _pair_dots(
             result[pairs] = np.bincount(labels, weights=products, minlength=pairs.size)
         scratch[columns] = 0.0
     return result
+
+
+def _dots_against(
+    matrix: sp.csr_matrix, row_ids: np.ndarray, columns: np.ndarray, compact_t: sp.csr_matrix
+) -> np.ndarray:
+    """Dense ``(len(row_ids), n)``: rows ``row_ids`` of ``matrix`` dotted with ``n`` rows
+    given compacted and transposed (``compact_t``: ``len(columns) x n``).
+
+    Only the entries of the chosen rows on ``columns`` are gathered, in plain numpy: no
+    scipy row slicing, which validates and copies far more than the few rows needed.
+    """
+    if row_ids.size == 0:
+        return np.zeros((0, compact_t.shape[1]))
+    starts = matrix.indptr[row_ids]
+    lengths = matrix.indptr[row_ids + 1] - starts
+    total = int(lengths.sum())
+    entries = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+    table = _lookup(matrix.shape[1])
+    table[columns] = np.arange(columns.size, dtype=np.int32)
+    try:
+        position = table[matrix.indices[entries]]
+    finally:
+        table[columns] = -1
+    keep = position >= 0
+    owner = np.repeat(np.arange(row_ids.size), lengths)[keep]
+    indptr = np.zeros(row_ids.size + 1, dtype=np.int64)
+    np.cumsum(np.bincount(owner, minlength=row_ids.size), out=indptr[1:])
+    restricted = sp.csr_matrix(
+        (matrix.data[entries[keep]], position[keep], indptr), shape=(row_ids.size, columns.size)
+    )
+    return np.asarray((restricted @ compact_t).toarray())
 
 
 def _row_dot(left: sp.csr_matrix, i: int, right: sp.csr_matrix, j: int) -> float:
@@ -610,6 +606,7 @@ class ClusterEngine:
         self.next_consolidation_ = self.consolidate_every or 0
         self.latest_time_ = math.nan
         self.similar_index_ = self._new_similar_index()
+        self._signatures: dict[str, list[str]] = {}
         self._refresh_caches()
 
     def _new_similar_index(self) -> Any:
@@ -629,10 +626,21 @@ class ClusterEngine:
         self._base_pos[self.base_gids_] = np.arange(self.base_gids_.size)
         # Features in many groups' sums say little about which group a ticket belongs
         # to; retrieval ignores them (scoring does not).
-        counts = np.bincount(self.sums_.indices, minlength=n_columns)
+        indices = self.sums_.indices
+        if indices.size * 8 < n_columns:
+            # Few entries: sorting them beats passes over every hashed column.
+            used, counts = np.unique(indices, return_counts=True)
+        else:
+            counts = np.bincount(indices, minlength=n_columns)
+            used = np.flatnonzero(counts)
+            counts = counts[used]
         cap = max(_COMMON_MIN, _COMMON_SHARE * self.base_gids_.size)
-        self._common = np.flatnonzero(counts > cap).astype(self.sums_.indices.dtype)
-        self._retrieval_t = sp.csr_matrix(_drop_columns(self.sums_, self._common).T.tocsr())
+        is_common = counts > cap
+        self._common = used[is_common].astype(self.sums_.indices.dtype)
+        # The informative columns of the sums, transposed and renumbered: a transpose on
+        # all hashed columns would cost time in the width at every rebuild.
+        self._retrieval_columns = used[~is_common]
+        self._retrieval_t = _restrict(self.sums_, self._retrieval_columns).T.tocsr()
         self._affected_gids: list[int] = []
         self._affected_local: dict[int, int] = {}
         for gid in self.delta_gids_:
@@ -740,7 +748,19 @@ class ClusterEngine:
         values are non-negative and a group's score never exceeds its size), so sums
         come out the same in any order: a batch gives bit for bit what one-by-one gives.
         """
-        rows = self.featurizer_.transform(records).astype(np.float64).tocsr()
+        featurizer = self.featurizer_
+        signatures = None
+        if featurizer.metadata_weight:
+            # Both the featurizer and `_join` scan a ticket for error signatures; when its
+            # text is short enough that both scans read the same string, scan it once.
+            signatures = [featurizer.signatures(record) for record in records]
+            short = min(_SIGNATURE_CHARS, featurizer.max_text_chars)
+            self._signatures = {
+                record.subject + "\n" + record.text: found
+                for record, found in zip(records, signatures, strict=True)
+                if len(record.text) <= short
+            }
+        rows = featurizer.transform(records, signatures=signatures).astype(np.float64).tocsr()
         rows.sort_indices()
         rows.data = np.round(rows.data * _GRID) / _GRID
         rows.eliminate_zeros()
@@ -788,62 +808,92 @@ class ClusterEngine:
         n_rows = rows.shape[0]
         n_base = self.base_gids_.size
         base_gids = self.base_gids_
-        informative = _drop_columns(rows, self._common)
+        # The segment's rows on the columns they use (``compact``), with and without the
+        # common features: every product below runs on those few columns only. Values
+        # sit on the 2**-16 grid, so these sums are exact and equal to any other order.
+        columns = np.unique(rows.indices)
+        table = _lookup(rows.shape[1])
+        table[columns] = np.arange(columns.size, dtype=np.int32)
+        try:
+            compact_columns = table[rows.indices]
+        finally:
+            table[columns] = -1
+        compact = sp.csr_matrix(
+            (rows.data, compact_columns, rows.indptr), shape=(n_rows, columns.size)
+        )
+        if self._common.size:
+            position = np.minimum(np.searchsorted(self._common, columns), self._common.size - 1)
+            is_common = self._common[position] == columns
+        else:
+            is_common = np.zeros(columns.size, dtype=bool)
+        compact_informative = sp.csr_matrix(
+            (np.where(is_common[compact_columns], 0.0, rows.data), compact_columns, rows.indptr),
+            shape=(n_rows, columns.size),
+        )
+        compact_t = compact.T.tocsr()
+        informative_t = compact_informative.T.tocsr()
+
         top_base: list[list[int]] = [[] for _ in range(n_rows)]
-        s_rows: list[int] = []
-        s_positions: list[int] = []
         if n_base:
+            kept = self._retrieval_columns
+            at = np.minimum(np.searchsorted(kept, columns), max(kept.size - 1, 0))
+            found = kept[at] == columns if kept.size else np.zeros(columns.size, dtype=bool)
+            entry_found = found[compact_columns]
+            row_of_entry = np.repeat(np.arange(n_rows), np.diff(rows.indptr))
+            indptr = np.zeros(n_rows + 1, dtype=np.int64)
+            np.cumsum(np.bincount(row_of_entry[entry_found], minlength=n_rows), out=indptr[1:])
+            informative = sp.csr_matrix(
+                (rows.data[entry_found], at[compact_columns[entry_found]], indptr),
+                shape=(n_rows, kept.size),
+            )
             overlap = (informative @ self._retrieval_t).tocsr()
-            sizes = self.size_[base_gids].astype(np.float64)
-            for i in range(n_rows):
-                start, stop = overlap.indptr[i], overlap.indptr[i + 1]
-                if stop == start:
-                    continue
-                columns = overlap.indices[start:stop]
-                values = overlap.data[start:stop] / sizes[columns]
-                chosen = columns[np.lexsort((columns, -values))[:_TOP_BASE]].tolist()
-                top_base[i] = chosen
-                s_rows.extend([i] * len(chosen))
-                s_positions.extend(chosen)
+            # Per ticket, the _TOP_BASE groups with the highest mean overlap (ties: lower
+            # position), in one sort for the whole segment.
+            row_of = np.repeat(np.arange(n_rows), np.diff(overlap.indptr))
+            values = overlap.data / self.size_[base_gids[overlap.indices]].astype(np.float64)
+            order = np.lexsort((overlap.indices, -values, row_of))
+            rank = np.arange(order.size) - overlap.indptr[row_of[order]]
+            chosen = order[rank < _TOP_BASE]
+            chosen_rows = row_of[chosen].tolist()
+            for i, position in zip(chosen_rows, overlap.indices[chosen].tolist(), strict=True):
+                top_base[i].append(position)
 
         n_affected0 = len(self._affected_gids)
-        delta_overlap = np.zeros((n_rows, n_affected0))
-        d_rows: list[int] = []
-        d_locals: list[int] = []
+        affected_gids0 = np.array(self._affected_gids, dtype=np.int64)
+        # Exact dots with every base group a ticket may be scored against: its top base
+        # groups and every group touched since the rebuild (delta candidates).
+        wanted = [position for chosen_positions in top_base for position in chosen_positions]
+        touched_positions = self._base_pos[affected_gids0] if n_affected0 else affected_gids0
+        base_rows = np.unique(
+            np.concatenate(
+                [np.array(wanted, dtype=np.int64), touched_positions[touched_positions >= 0]]
+            )
+        )
+        base_full = _dots_against(self.sums_, base_rows, columns, compact_t).T
+        base_local = dict(zip(base_rows.tolist(), range(base_rows.size), strict=True))
+        # Running scores of the groups touched since the rebuild (``affected``, columns
+        # by local index): ``raw`` is each ticket's dot with the group's sum as it stands
+        # (base sum + delta sum + segment tickets already placed there), ``retrieval``
+        # its informative overlap with the delta and segment tickets. Placing a ticket
+        # adds its column of the segment's gram matrices; sums on the grid are exact, so
+        # this equals scoring each ticket from scratch.
+        width = n_affected0 + n_rows
+        # ``raw`` is column-major (placing a ticket updates one contiguous column; reads
+        # are single entries); ``retrieval`` row-major (each ticket reads its whole row).
+        raw = np.zeros((n_rows, width), order="F")
+        retrieval = np.zeros((n_rows, width))
         if n_affected0:
-            delta_overlap = _cross(informative, self._delta_sums)
-            sizes = self.size_[np.array(self._affected_gids)].astype(np.float64)
-            for i in range(n_rows):
-                nonzero = np.flatnonzero(delta_overlap[i])
-                if nonzero.size == 0:
-                    continue
-                values = delta_overlap[i, nonzero] / sizes[nonzero]
-                chosen = nonzero[np.lexsort((nonzero, -values))[: 2 * _TOP_DELTA]].tolist()
-                d_rows.extend([i] * len(chosen))
-                d_locals.extend(chosen)
-        # Exact products for every likely candidate, in two vectorized passes.
-        for i, chosen_local in zip(list(d_rows), list(d_locals), strict=True):
-            position = int(self._base_pos[self._affected_gids[chosen_local]])
-            if position >= 0:
-                s_rows.append(i)
-                s_positions.append(position)
-        for i in range(n_rows):
-            for position in top_base[i]:
-                touched = self._affected_local.get(int(base_gids[position]))
-                if touched is not None:
-                    d_rows.append(i)
-                    d_locals.append(touched)
-        base_dot: list[dict[int, float]] = [{} for _ in range(n_rows)]
-        delta_dot: list[dict[int, float]] = [{} for _ in range(n_rows)]
-        if s_rows:
-            dots = _pair_dots(rows, np.array(s_rows), self.sums_, np.array(s_positions))
-            for i, position, dot in zip(s_rows, s_positions, dots.tolist(), strict=True):
-                base_dot[i][position] = dot
-        if d_rows:
-            dots = _pair_dots(rows, np.array(d_rows), self._delta_sums, np.array(d_locals))
-            for i, local, dot in zip(d_rows, d_locals, dots.tolist(), strict=True):
-                delta_dot[i][local] = dot
-        cosines, overlaps = _gram(rows, self._common)
+            every = np.arange(n_affected0)
+            raw[:, :n_affected0] = _dots_against(self._delta_sums, every, columns, compact_t).T
+            retrieval[:, :n_affected0] = _dots_against(
+                self._delta_sums, every, columns, informative_t
+            ).T
+            in_base = np.flatnonzero(touched_positions >= 0)
+            if in_base.size:
+                base_columns = [base_local[p] for p in touched_positions[in_base].tolist()]
+                raw[:, in_base] += base_full[:, base_columns]
+        cosines = (compact @ compact_t).toarray()
+        overlaps = (compact_informative @ informative_t).toarray()
         pinned = (rows @ self._pinned_t).toarray() if self._pinned_t is not None else None
 
         local_of = self._affected_local
@@ -854,23 +904,17 @@ class ClusterEngine:
         threshold = self.similarity_threshold
         results: list[Assignment] = []
         recent: list[list[str]] = []
+        base_pos = self._base_pos
+        sizes = self.size_
         for i, record in enumerate(records):
             n_affected = len(affected)
-            retrieval = np.zeros(n_affected)
-            retrieval[:n_affected0] = delta_overlap[i]
-            if i:
-                retrieval += np.bincount(
-                    segment_local[:i], weights=overlaps[i, :i], minlength=n_affected
-                )
-            candidates: dict[int, None] = {}
-            for position in top_base[i]:
-                candidates[int(base_gids[position])] = None
-            nonzero = np.flatnonzero(retrieval)
+            candidates: dict[int, None] = dict.fromkeys(base_gids[top_base[i]].tolist())
+            row = retrieval[i, :n_affected]
+            nonzero = np.flatnonzero(row)
             if nonzero.size:
-                sizes = self.size_[affected_array[nonzero]].astype(np.float64)
-                order = np.lexsort((nonzero, -(retrieval[nonzero] / sizes)))[:_TOP_DELTA]
-                for local in nonzero[order].tolist():
-                    candidates[affected[local]] = None
+                mean = row[nonzero] / sizes[affected_array[nonzero]]
+                order = np.lexsort((nonzero, -mean))[:_TOP_DELTA]
+                candidates.update(dict.fromkeys(affected_array[nonzero[order]].tolist()))
             forced = -1
             if pinned is not None:
                 q = int(np.argmax(pinned[i]))
@@ -879,18 +923,15 @@ class ClusterEngine:
                     if target >= 0 and self.kind_[target] in _LIVE_KINDS:
                         forced = target
                         candidates[target] = None
-            in_segment = (
-                np.bincount(segment_local[:i], weights=cosines[i, :i], minlength=n_affected)
-                if i
-                else np.zeros(n_affected)
-            )
+            # Highest score wins, ties to the lower group id; a must-link target wins.
             best_gid, best_score = -1, -math.inf
             for gid in candidates:
-                raw = self._raw_dot(rows, i, gid, base_dot[i], delta_dot[i], n_affected0)
                 touched = local_of.get(gid)
                 if touched is not None:
-                    raw += float(in_segment[touched])
-                score = raw / max(float(self.size_[gid]), 1.0)
+                    dot = float(raw[i, touched])
+                else:
+                    dot = self._base_dot(rows, i, gid, base_full, base_local)
+                score = dot / max(float(sizes[gid]), 1.0)
                 if gid == forced:
                     best_gid, best_score = gid, score
                     break
@@ -903,37 +944,56 @@ class ClusterEngine:
             is_new_group = best_gid < 0
             if is_new_group:
                 best_gid = self._new_group(_CANDIDATE)
+                sizes = self.size_  # `_new_group` may have grown the arrays
             joined = local_of.get(best_gid)
             if joined is None:
                 joined = local_of[best_gid] = len(affected)
                 affected_array[joined] = best_gid
                 affected.append(best_gid)
+                if not is_new_group and base_pos[best_gid] >= 0:
+                    raw[:, joined] = self._base_dots(
+                        int(base_pos[best_gid]), base_full, base_local, columns, compact_t
+                    )
+            # Only later tickets read these; gram matrices are symmetric (rows = columns).
+            raw[i + 1 :, joined] += cosines[i, i + 1 :]
+            retrieval[i + 1 :, joined] += overlaps[i, i + 1 :]
             segment_local[i] = joined
             recent.append([] if is_new_group else list(self.groups_[best_gid].recent))
             results.append(self._join(record, best_gid, best_score, None, is_new_group))
         self._absorb_segment(rows, segment_local)
-        return self._nearest_members(rows, results, recent)
+        return self._nearest_members(rows, results, recent, columns, compact_t, cosines)
 
-    def _raw_dot(
+    def _base_dot(
         self,
         rows: sp.csr_matrix,
         i: int,
         gid: int,
-        base_dot: dict[int, float],
-        delta_dot: dict[int, float],
-        n_affected0: int,
+        base_full: np.ndarray,
+        base_local: dict[int, int],
     ) -> float:
-        """The ticket's dot product with the group's sum as of the segment start."""
-        raw = 0.0
+        """Ticket ``i``'s dot with the base sum of a group not touched since the rebuild."""
         position = int(self._base_pos[gid])
-        if position >= 0:
-            dot = base_dot.get(position)
-            raw += dot if dot is not None else _row_dot(rows, i, self.sums_, position)
-        local = self._affected_local.get(gid)
-        if local is not None and local < n_affected0:
-            dot = delta_dot.get(local)
-            raw += dot if dot is not None else _row_dot(rows, i, self._delta_sums, local)
-        return raw
+        if position < 0:
+            return 0.0
+        local = base_local.get(position)
+        if local is not None:
+            return float(base_full[i, local])
+        return _row_dot(rows, i, self.sums_, position)
+
+    def _base_dots(
+        self,
+        position: int,
+        base_full: np.ndarray,
+        base_local: dict[int, int],
+        columns: np.ndarray,
+        compact_t: sp.csr_matrix,
+    ) -> np.ndarray:
+        """Every segment ticket's dot with the base sum at ``position``."""
+        local = base_local.get(position)
+        if local is not None:
+            column: np.ndarray = base_full[:, local]
+            return column
+        return _dots_against(self.sums_, np.array([position]), columns, compact_t)[0]
 
     def _absorb_segment(self, rows: sp.csr_matrix, segment_local: np.ndarray) -> None:
         """Add the segment's rows to the delta buffer and to the per-group delta sums."""
@@ -956,10 +1016,19 @@ class ClusterEngine:
             self._delta_index[ticket_id] = n_delta + offset
 
     def _nearest_members(
-        self, rows: sp.csr_matrix, results: list[Assignment], recent: list[list[str]]
+        self,
+        rows: sp.csr_matrix,
+        results: list[Assignment],
+        recent: list[list[str]],
+        columns: np.ndarray,
+        compact_t: sp.csr_matrix,
+        cosines: np.ndarray,
     ) -> list[Assignment]:
         """Fill in each ticket's nearest member among its group's latest members whose
-        rows are still in the delta buffer (else the group's representative)."""
+        rows are still in the delta buffer (else the group's representative).
+
+        ``columns``, ``compact_t`` and ``cosines`` are the segment's compacted rows and
+        their gram matrix, from `_assign_segment`."""
         pair_rows, pair_entries = [], []
         for i, members in enumerate(recent):
             for ticket_id in members:
@@ -968,14 +1037,19 @@ class ClusterEngine:
                     pair_rows.append(i)
                     pair_entries.append(entry)
         n_delta = self.delta_rows_.shape[0] - rows.shape[0]
-        dots = _pair_dots(
-            rows,
-            np.array(pair_rows, dtype=np.int64),
-            self.delta_rows_,
-            np.array(pair_entries, dtype=np.int64),
+        earlier = sorted({entry for entry in pair_entries if entry < n_delta})
+        earlier_dots = _dots_against(
+            self.delta_rows_, np.array(earlier, dtype=np.int64), columns, compact_t
         )
+        earlier_local = dict(zip(earlier, range(len(earlier)), strict=True))
+        dots = [
+            float(earlier_dots[earlier_local[entry], i])
+            if entry < n_delta
+            else float(cosines[i, entry - n_delta])
+            for i, entry in zip(pair_rows, pair_entries, strict=True)
+        ]
         best: dict[int, tuple[float, int]] = {}
-        for i, entry, dot in zip(pair_rows, pair_entries, dots.tolist(), strict=True):
+        for i, entry, dot in zip(pair_rows, pair_entries, dots, strict=True):
             if entry >= n_delta + i:
                 continue
             if i not in best or dot > best[i][0]:
@@ -991,7 +1065,17 @@ class ClusterEngine:
             if nearest is not None and nearest != assignment.ticket_id:
                 kept = self.tickets_[assignment.ticket_id]
                 self.tickets_[assignment.ticket_id] = (kept[0], kept[1], nearest, kept[3])
-                assignment = dataclasses.replace(assignment, nearest_ticket_id=nearest)
+                # Built directly: `dataclasses.replace` inspects the fields on every call.
+                assignment = Assignment(
+                    assignment.ticket_id,
+                    assignment.cluster_id,
+                    assignment.similarity,
+                    nearest,
+                    assignment.shared_fields,
+                    assignment.is_new_cluster,
+                    assignment.candidate_id,
+                    assignment.is_noise,
+                )
             updated.append(assignment)
         return updated
 
@@ -1017,7 +1101,10 @@ class ClusterEngine:
         latest = self.latest_time_
         self.latest_time_ = moment if math.isnan(latest) else max(latest, moment)
 
-        signatures = extract_signatures(record.subject + "\n" + record.text[:_SIGNATURE_CHARS])
+        scanned = record.subject + "\n" + record.text[:_SIGNATURE_CHARS]
+        signatures = self._signatures.get(scanned)
+        if signatures is None:
+            signatures = extract_signatures(scanned)
         family = version_family(record.version)
         shared: list[str] = []
         if not is_new_group:
@@ -1685,6 +1772,7 @@ class ClusterEngine:
         self, sums: sp.csr_matrix, gids: np.ndarray, threshold: float
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Pairs ``a < b`` of rows whose group-to-group score reaches ``threshold``."""
+        sums = _restrict(sums, np.unique(sums.indices))  # same products, narrow transpose
         transposed = sums.T.tocsr()
         scale = 1.0 / np.maximum(self.size_[gids].astype(np.float64), 1.0)
         found_a, found_b, found_scores = [], [], []

@@ -34,14 +34,14 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction import FeatureHasher
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+from sklearn.utils import murmurhash3_32
 
 __all__ = [
     "BLOCKS",
@@ -131,6 +131,10 @@ _UNAMBIGUOUS_PHRASES = frozenset(
 )
 _VERSION_PARTS = re.compile(r"\d+")
 _SIGNATURE_SCAN_CHARS = 20_000
+_COLUMN_CACHE_SIZE = 1 << 20
+"""Most tokens whose columns a featurizer caches (about 100 MB at most)."""
+_TRANSFORM_CHUNK = 4_096
+"""Tickets featurized together at most (their token keys are held at once)."""
 
 
 def extract_signatures(text: str) -> list[str]:
@@ -215,18 +219,19 @@ def _metadata_tokens(record: TicketLike, signatures: list[str]) -> list[str]:
 # often; replacing them by placeholders (as `problems.text.normalize` does for display
 # and signatures) loses that, and rare volatile values cost little under IDF weighting.
 _WORD = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+)*")
-_STOP_WORDS = frozenset(ENGLISH_STOP_WORDS)
+# Stop words and every one-character word `_WORD` can match, so that one set lookup
+# drops both.
+_DROPPED_WORDS = frozenset(ENGLISH_STOP_WORDS) | frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 
 
 def _words(text: str) -> list[str]:
     """Lower-case words of ``text`` (stop words and single characters dropped)."""
-    return [
-        word for word in _WORD.findall(text.lower()) if len(word) > 1 and word not in _STOP_WORDS
-    ]
+    dropped = _DROPPED_WORDS
+    return [word for word in _WORD.findall(text.lower()) if word not in dropped]
 
 
 def _with_bigrams(words: list[str]) -> list[str]:
-    return words + [first + " " + second for first, second in itertools.pairwise(words)]
+    return words + list(map(" ".join, itertools.pairwise(words)))
 
 
 def _char_ngrams(text: str, low: int, high: int) -> list[str]:
@@ -335,26 +340,78 @@ class TicketFeaturizer:
         size = self.n_features
         return {name: (n * size, (n + 1) * size) for n, name in enumerate(BLOCKS)}
 
-    def _hash(self, documents: Iterable[list[str]]) -> sp.csr_matrix:
-        """Hashed counts of token lists (pairs built in C: ``zip`` with a constant 1)."""
-        one = itertools.repeat(1.0)
-        return self._hasher().transform(zip(tokens, one, strict=False) for tokens in documents)
+    def _token_columns(self, tokens: list[str]) -> np.ndarray:
+        """Column (within a block) of each token: the signed 32-bit MurmurHash3 (seed 0)
+        of its UTF-8 bytes, absolute value modulo ``n_features``.
 
-    def _hasher(self) -> FeatureHasher:
-        return FeatureHasher(
-            n_features=self.n_features,
-            input_type="pair",
-            alternate_sign=False,
-            dtype=np.float32,
-        )
+        That is the column scikit-learn's ``FeatureHasher`` gives (so rows, and all
+        results, are those of the hasher this replaces), stable across processes and
+        versions (Python's ``hash`` is salted per process). A dict caches the columns of
+        tokens already seen: a column is then one dict lookup, in C, instead of a hasher
+        call per token. The cache is cleared when full, which bounds memory and cannot
+        change any row.
+        """
+        cache = self._columns_cache
+        try:
+            return np.fromiter(map(cache.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+        except KeyError:
+            pass
+        missing = set(tokens).difference(cache)
+        if len(cache) + len(missing) > _COLUMN_CACHE_SIZE:
+            cache.clear()
+            missing = set(tokens)
+        size = self.n_features
+        for token in missing:
+            signed = murmurhash3_32(token, seed=0)
+            # abs(-2**31) overflows an int32 in scikit-learn's hasher; it defines the column
+            # as below, and so do we.
+            cache[token] = (2**31 - size) % size if signed == -(2**31) else abs(signed) % size
+        return np.fromiter(map(cache.__getitem__, tokens), dtype=np.int64, count=len(tokens))
 
-    def transform(self, records: Sequence[TicketLike]) -> sp.csr_matrix:
+    def _char_columns(self, subject: str) -> list[int]:
+        """Columns of the character n-grams of a lower-case subject, cached per word."""
+        cache = self._char_cache
+        words = subject.split()
+        try:
+            return list(itertools.chain.from_iterable(map(cache.__getitem__, words)))
+        except KeyError:
+            pass
+        low, high = self.char_ngram_range
+        if len(cache) > _COLUMN_CACHE_SIZE // 8:
+            cache.clear()
+        for word in set(words).difference(cache):
+            cache[word] = self._token_columns(_char_ngrams(word, low, high)).tolist()
+        return list(itertools.chain.from_iterable(map(cache.__getitem__, words)))
+
+    @property
+    def _columns_cache(self) -> dict[str, int]:
+        if not hasattr(self, "_token_cache"):
+            self._token_cache: dict[str, int] = {}
+        return self._token_cache
+
+    @property
+    def _char_cache(self) -> dict[str, list[int]]:
+        if not hasattr(self, "_word_cache"):
+            self._word_cache: dict[str, list[int]] = {}
+        return self._word_cache
+
+    def signatures(self, record: TicketLike) -> list[str]:
+        """The error signatures the metadata block of ``record`` holds."""
+        return extract_signatures(record.subject + "\n" + record.text[: self.max_text_chars])
+
+    def transform(
+        self,
+        records: Sequence[TicketLike],
+        signatures: Sequence[list[str]] | None = None,
+    ) -> sp.csr_matrix:
         """Feature rows of ``records``, one L2-normalised row each.
 
         Parameters
         ----------
         records : sequence of TicketLike
             Tickets (e.g. `problems.records.TicketRecord`); not modified.
+        signatures : sequence of list of str, optional
+            `signatures` of each record when the caller has them already.
 
         Returns
         -------
@@ -362,49 +419,92 @@ class TicketFeaturizer:
             Shape ``(len(records), n_columns)``, float32, sorted indices; an empty ticket
             gives a zero row.
         """
-        low, high = self.char_ngram_range
+        n_rows = len(records)
+        n_columns = self.n_columns
+        if not n_rows:
+            return _zero_rows(0, n_columns)
+        if n_rows > _TRANSFORM_CHUNK:
+            # The token keys of a batch are held at once: bound them on large batches.
+            return sp.vstack(
+                [
+                    self.transform(
+                        records[start : start + _TRANSFORM_CHUNK],
+                        None
+                        if signatures is None
+                        else signatures[start : start + _TRANSFORM_CHUNK],
+                    )
+                    for start in range(0, n_rows, _TRANSFORM_CHUNK)
+                ],
+                format="csr",
+            )
         weights = self.block_weights
-        if not records:
-            return _zero_rows(0, self.n_columns)
         subject_words = [_with_bigrams(_words(record.subject)) for record in records]
-        char_text = self.char_text_chars
-        subjects = [
-            (
-                record.subject + " " + record.text[:char_text] if char_text else record.subject
-            ).lower()
-            for record in records
-        ]
-        blocks: list[sp.csr_matrix] = []
+        # Every token of the batch becomes one key ``row * n_columns + column``; one sort
+        # then counts them and puts them in CSR order, whatever the number of blocks.
+        keys: list[np.ndarray] = []
+
+        def add(block: int, lengths: list[int], columns: np.ndarray) -> None:
+            rows = np.repeat(np.arange(n_rows, dtype=np.int64) * n_columns, lengths)
+            keys.append(rows + columns + block * self.n_features)
+
+        def add_tokens(block: int, documents: list[list[str]]) -> None:
+            flat = list(itertools.chain.from_iterable(documents))
+            add(block, list(map(len, documents)), self._token_columns(flat))
+
         if weights[0]:
             repeat, max_chars = self.subject_repeat, self.max_text_chars
-            blocks.append(
-                self._hash(
+            add_tokens(
+                0,
+                [
                     words * repeat + _with_bigrams(_words(record.text[:max_chars]))
                     for words, record in zip(subject_words, records, strict=True)
-                )
+                ],
             )
-        else:
-            blocks.append(_zero_rows(len(records), self.n_features))
-        blocks.append(
-            self._hash(_char_ngrams(subject, low, high) for subject in subjects)
-            if weights[1]
-            else _zero_rows(len(records), self.n_features)
-        )
-        blocks.append(
-            self._hash(subject_words) if weights[2] else _zero_rows(len(records), self.n_features)
-        )
-        blocks.append(
-            self._hash(
-                _metadata_tokens(
-                    record,
-                    extract_signatures(record.subject + "\n" + record.text[: self.max_text_chars]),
+        if weights[1]:
+            char_text = self.char_text_chars
+            grams = [
+                self._char_columns(
+                    (record.subject + " " + record.text[:char_text]).lower()
+                    if char_text
+                    else record.subject.lower()
                 )
                 for record in records
+            ]
+            flat = list(itertools.chain.from_iterable(grams))
+            add(1, list(map(len, grams)), np.array(flat, dtype=np.int64))
+        if weights[2]:
+            add_tokens(2, subject_words)
+        if weights[3]:
+            if signatures is None:
+                signatures = [self.signatures(record) for record in records]
+            add_tokens(
+                3,
+                [
+                    _metadata_tokens(record, found)
+                    for record, found in zip(records, signatures, strict=True)
+                ],
             )
-            if weights[3]
-            else _zero_rows(len(records), self.n_features)
+        if not keys:
+            return _zero_rows(n_rows, n_columns)
+        unique, counts = np.unique(np.concatenate(keys), return_counts=True)
+        row_of = unique // n_columns
+        column = unique - row_of * n_columns
+        block_of = column // self.n_features
+        # Sublinear term frequency: a word said ten times is not ten times the topic.
+        data = np.log1p(counts.astype(np.float64))
+        cell = row_of * len(BLOCKS) + block_of
+        block_norms = np.sqrt(np.bincount(cell, weights=data**2, minlength=n_rows * len(BLOCKS)))
+        scale = np.tile(np.asarray(weights, dtype=np.float64), n_rows)
+        data *= scale[cell] / block_norms[cell]
+        data /= _row_norms(row_of, data, n_rows)[row_of]
+        keep = data != 0
+        indptr = np.zeros(n_rows + 1, dtype=np.int64)
+        np.cumsum(np.bincount(row_of[keep], minlength=n_rows), out=indptr[1:])
+        index_dtype = np.int32 if n_columns < 2**31 else np.int64
+        return sp.csr_matrix(
+            (data[keep].astype(np.float32), column[keep].astype(index_dtype), indptr),
+            shape=(n_rows, n_columns),
         )
-        return _stack_blocks(blocks, weights, self.n_features)
 
     def transform_one(self, record: TicketLike) -> sp.csr_matrix:
         """The feature row of one ticket, shape ``(1, n_columns)``."""
@@ -420,45 +520,3 @@ def _row_norms(row_of: np.ndarray, data: np.ndarray, n_rows: int) -> np.ndarray:
     norms = np.sqrt(squares)
     norms[norms == 0] = 1.0
     return norms
-
-
-def _stack_blocks(
-    blocks: Sequence[sp.csr_matrix], weights: Sequence[float], n_features: int
-) -> sp.csr_matrix:
-    """Damp, normalise and weight each block, put them side by side, normalise rows.
-
-    Plain numpy on the CSR arrays: scikit-learn's and SciPy's general helpers validate
-    their input on every call, which costs more than the work for one ticket.
-    """
-    n_rows = blocks[0].shape[0]
-    rows_of: list[np.ndarray] = []
-    columns: list[np.ndarray] = []
-    values: list[np.ndarray] = []
-    for number, (block, weight) in enumerate(zip(blocks, weights, strict=True)):
-        if not weight or block.nnz == 0:
-            continue
-        block = block.tocsr()
-        block.sum_duplicates()
-        row_of = np.repeat(np.arange(n_rows), np.diff(block.indptr))
-        # Sublinear term frequency: a word said ten times is not ten times the topic.
-        data = np.log1p(block.data.astype(np.float64))
-        data *= weight / _row_norms(row_of, data, n_rows)[row_of]
-        rows_of.append(row_of)
-        columns.append(block.indices.astype(np.int64) + number * n_features)
-        values.append(data)
-    if not values:
-        return _zero_rows(n_rows, len(blocks) * n_features)
-    row_of = np.concatenate(rows_of)
-    column = np.concatenate(columns)
-    data = np.concatenate(values)
-    data /= _row_norms(row_of, data, n_rows)[row_of]
-    keep = data != 0
-    row_of, column, data = row_of[keep], column[keep], data[keep]
-    order = np.lexsort((column, row_of))
-    indptr = np.zeros(n_rows + 1, dtype=np.int64)
-    np.cumsum(np.bincount(row_of, minlength=n_rows), out=indptr[1:])
-    index_dtype = np.int32 if len(blocks) * n_features < 2**31 else np.int64
-    return sp.csr_matrix(
-        (data[order].astype(np.float32), column[order].astype(index_dtype), indptr),
-        shape=(n_rows, len(blocks) * n_features),
-    )

@@ -98,9 +98,14 @@ def _truncate(rows: sp.csr_matrix, keep: int, rank_by: np.ndarray) -> sp.csr_mat
     if lengths.size == 0 or lengths.max(initial=0) <= keep:
         return rows
     row_of = np.repeat(np.arange(rows.shape[0]), lengths)
-    order = np.lexsort((rows.indices, -rank_by, row_of))
-    rank = np.arange(order.size) - rows.indptr[row_of[order]]
-    kept = np.sort(order[rank < keep])
+    # Only entries of rows longer than ``keep`` need ranking; shorter rows stay whole.
+    is_long = (lengths > keep)[row_of]
+    candidates = np.flatnonzero(is_long)
+    order = candidates[
+        np.lexsort((rows.indices[candidates], -rank_by[candidates], row_of[candidates]))
+    ]
+    rank = np.arange(order.size) - np.searchsorted(row_of[order], row_of[order], side="left")
+    kept = np.sort(np.concatenate([np.flatnonzero(~is_long), order[rank < keep]]))
     indptr = np.zeros(rows.shape[0] + 1, dtype=np.int64)
     np.cumsum(np.bincount(row_of[kept], minlength=rows.shape[0]), out=indptr[1:])
     return sp.csr_matrix((rows.data[kept], rows.indices[kept], indptr), shape=rows.shape)
@@ -180,7 +185,11 @@ class SimilarTickets:
         self.ticket_ids_: list[str] = []
         self.times_: list[float] = []
         self.components_: list[str | None] = []
-        self.chunks_: list[sp.csr_matrix] = []
+        # Stored rows as CSR arrays with spare capacity, doubled when full: appending a
+        # ticket costs amortized O(its entries), never a copy of every row learned.
+        self._indptr = np.zeros(1, dtype=np.int64)
+        self._indices = np.zeros(0, dtype=np.int32)
+        self._data = np.zeros(0, dtype=np.float32)
         self.df_ = np.zeros(n_columns, dtype=np.int32)
         self.reference_df_ = np.zeros(n_columns, dtype=np.int32)
         self.reference_n_ = 0
@@ -188,6 +197,9 @@ class SimilarTickets:
 
     def _reset_caches(self) -> None:
         self._position = {ticket_id: n for n, ticket_id in enumerate(self.ticket_ids_)}
+        # Columns whose frequency changed since the IDF reference was renewed: renewing
+        # copies those only, not the whole table (millions of hashed columns).
+        self._changed = [np.flatnonzero(self.df_ != self.reference_df_)]
         self._weighted: sp.csr_matrix | None = None
         self._n_weighted = 0
         weights = dict(zip(BLOCKS, self.featurizer_.block_weights, strict=True))
@@ -198,6 +210,37 @@ class SimilarTickets:
     def n_tickets_(self) -> int:
         """Number of tickets learned."""
         return len(self.ticket_ids_) if hasattr(self, "ticket_ids_") else 0
+
+    @property
+    def rows_(self) -> sp.csr_matrix:
+        """Stored (truncated) rows of every learned ticket, in learning order (no copy)."""
+        self._ensure()
+        n_rows = len(self.ticket_ids_)
+        nnz = int(self._indptr[n_rows])
+        return sp.csr_matrix(
+            (self._data[:nnz], self._indices[:nnz], self._indptr[: n_rows + 1]),
+            shape=(n_rows, self.featurizer_.n_columns),
+            copy=False,
+        )
+
+    def _append(self, stored: sp.csr_matrix) -> None:
+        """Add rows to the stored arrays (``ticket_ids_`` already holds their ids)."""
+        n_old = len(self.ticket_ids_) - stored.shape[0]
+        nnz_old = int(self._indptr[n_old])
+        nnz_new = nnz_old + stored.nnz
+        if self._indptr.size < n_old + stored.shape[0] + 1:
+            grown = np.zeros(max(2 * self._indptr.size, n_old + stored.shape[0] + 1), np.int64)
+            grown[: n_old + 1] = self._indptr[: n_old + 1]
+            self._indptr = grown
+        if self._indices.size < nnz_new:
+            capacity = max(2 * self._indices.size, nnz_new, 1024)
+            for name, dtype in (("_indices", np.int32), ("_data", np.float32)):
+                grown_values = np.zeros(capacity, dtype=dtype)
+                grown_values[:nnz_old] = getattr(self, name)[:nnz_old]
+                setattr(self, name, grown_values)
+        self._indices[nnz_old:nnz_new] = stored.indices
+        self._data[nnz_old:nnz_new] = stored.data
+        self._indptr[n_old + 1 : n_old + stored.shape[0] + 1] = nnz_old + stored.indptr[1:]
 
     def _idf_at(self, columns: np.ndarray) -> np.ndarray:
         """Reference IDF of some columns (the whole table is never needed at once)."""
@@ -269,34 +312,38 @@ class SimilarTickets:
         rows = rows[keep]
         rows.sum_duplicates()
         rows.eliminate_zeros()
-        for n in keep:
-            ticket_id = ticket_ids[n]
-            record = records[n] if records is not None else None
-            self._position[ticket_id] = len(self.ticket_ids_)
-            self.ticket_ids_.append(ticket_id)
-            self.times_.append(_ticket_time(record) if record is not None else math.nan)
-            component = getattr(record, "component", None) if record is not None else None
-            self.components_.append(component.lower() if component else None)
         # Learn in segments that end where the IDF reference is renewed, and rank the
         # entries to store by the reference IDF: a batch then gives exactly the state that
         # the same tickets learned one by one give.
         start = 0
         while start < rows.shape[0]:
-            n_learned = len(self.ticket_ids_) - rows.shape[0] + start
+            n_learned = len(self.ticket_ids_)
             room = max(1, self._next_refresh() - n_learned)
             segment = rows[start : start + room]
+            for n in keep[start : start + segment.shape[0]]:
+                ticket_id = ticket_ids[n]
+                record = records[n] if records is not None else None
+                self._position[ticket_id] = len(self.ticket_ids_)
+                self.ticket_ids_.append(ticket_id)
+                self.times_.append(_ticket_time(record) if record is not None else math.nan)
+                component = getattr(record, "component", None) if record is not None else None
+                self.components_.append(component.lower() if component else None)
             start += segment.shape[0]
             # Frequencies count every feature of the full row; only storage is truncated.
-            np.add.at(self.df_, segment.indices, 1)
+            features, counts = np.unique(segment.indices, return_counts=True)
+            self.df_[features] += counts.astype(self.df_.dtype)
+            self._changed.append(features)
+            if len(self._changed) > 64:  # bounded: at most every column once
+                self._changed = [np.unique(np.concatenate(self._changed))]
             rank_by = segment.data * self._idf_at(segment.indices)
             stored = _truncate(segment, self.max_terms, rank_by)
             stored.sort_indices()
-            self.chunks_.append(stored)
-            if len(self.chunks_) > 64:
-                self.chunks_ = [sp.vstack(self.chunks_, format="csr")]
+            self._append(stored)
             n_learned += segment.shape[0]
             if n_learned >= self._next_refresh():
-                self.reference_df_ = self.df_.copy()
+                changed = np.concatenate(self._changed)
+                self.reference_df_[changed] = self.df_[changed]
+                self._changed = []
                 self.reference_n_ = n_learned
                 self._weighted = None
                 self._n_weighted = 0
@@ -328,12 +375,10 @@ class SimilarTickets:
     def _matrix(self) -> sp.csr_matrix:
         """Weighted rows of every learned ticket (cached, extended as tickets arrive)."""
         n_tickets = len(self.ticket_ids_)
+        if n_tickets == 0:
+            return sp.csr_matrix((0, self.featurizer_.n_columns))
         if self._weighted is None or self._n_weighted < n_tickets:
-            stored = sp.vstack(self.chunks_, format="csr") if self.chunks_ else None
-            if stored is None:
-                return sp.csr_matrix((0, self.featurizer_.n_columns))
-            self.chunks_ = [stored]
-            fresh = self._weigh(stored[self._n_weighted :])
+            fresh = self._weigh(self.rows_[self._n_weighted :])
             self._weighted = (
                 fresh if self._weighted is None else sp.vstack([self._weighted, fresh], "csr")
             )
@@ -422,12 +467,7 @@ class SimilarTickets:
     def to_state(self) -> dict[str, Any]:
         """A JSON-able snapshot (versioned; arrays zlib-compressed, base64)."""
         self._ensure()
-        stored = (
-            sp.vstack(self.chunks_, format="csr")
-            if self.chunks_
-            else sp.csr_matrix((0, self.featurizer_.n_columns), dtype=np.float32)
-        )
-        self.chunks_ = [stored] if self.chunks_ else []
+        stored = self.rows_
         df_columns = np.flatnonzero(self.df_).astype(np.int32)
         reference_columns = np.flatnonzero(self.reference_df_).astype(np.int32)
         return {
@@ -476,7 +516,9 @@ class SimilarTickets:
                 (_unpack(rows["data"]), _unpack(rows["indices"]), indptr),
                 shape=(indptr.size - 1, n_columns),
             )
-            index.chunks_ = [stored] if stored.shape[0] else []
+            index._indptr = indptr.astype(np.int64)
+            index._indices = stored.indices.astype(np.int32)
+            index._data = stored.data.astype(np.float32)
             for name in ("df", "reference_df"):
                 counts = np.zeros(n_columns, dtype=np.int32)
                 counts[_unpack(state[name]["columns"])] = _unpack(state[name]["counts"])

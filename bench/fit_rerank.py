@@ -1,0 +1,542 @@
+"""Fit the re-ranking and duplicate models of `problems.cluster.rerank`, with transfer.
+
+    python bench/fit_rerank.py --jira ../shared/data/apache-jira-hadoop/issues.jsonl.gz \\
+        --reports ../shared/data/gitbugs-hadoop/hadoop_bugs.csv \\
+        --duplicates ../shared/data/gitbugs-hadoop/hadoop_bugs-combined.csv --write
+
+Candidates come from `SimilarTickets` (default parameters), as the product will get them:
+the top ``--query-k`` other tickets of the same scope for each retrieval query, and the
+top ``--earlier-k`` *earlier* tickets for every ticket (what a ticket sees when it
+arrives). `Reranker.features` turns each (ticket, candidate) pair into `FEATURES`.
+
+Two models are fitted on the training set (``--train``, apache-jira by default) only:
+
+* ``rerank``: a logistic regression without intercept on feature differences of (true
+  duplicate, other candidate) pairs of the same query (a linear RankNet);
+* ``duplicate``: a logistic regression on each ticket's earlier candidates (is it a
+  duplicate?), and its ``threshold``: the loosest on a grid whose `DuplicateGrouper`
+  groups predict no more same-group pairs on the training set than it has tickets
+  (``PAIRS_PER_TICKET``; Drain3 predicts 1.5 a ticket on apache-jira, 0.7 on gitbugs).
+
+Reported: retrieval R@k / MRR of the engine and of engine + re-ranking, and pair recall
+against same-group pairs over a threshold sweep, on each set, with the models fitted on
+the other set (both directions), plus leave-one-project-out figures on apache-jira (fit
+on three projects, evaluate on the fourth). ``--write`` stores the training-set fit in
+``problems/defaults/rerank.toml`` with these figures as its provenance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.datasets import LabeledSet, load_gitbugs, load_jira
+from bench.metrics import pair_recall, predicted_pairs, retrieval_scores
+from problems.cluster.duplicates import DuplicateGrouper
+from problems.cluster.rerank import FEATURES, PairModel, Reranker
+
+__all__ = ["Candidates", "Pairs", "candidates", "earlier_pairs", "main", "query_pairs"]
+
+WEIGHTS_PATH = Path(__file__).resolve().parent.parent / "problems" / "defaults" / "rerank.toml"
+REGULARIZATION = 0.1
+"""Inverse L2 strength of both logistic regressions (features are standardised)."""
+MAX_GROUP_SIZE = 10
+PAIRS_PER_TICKET = 1.0
+"""Budget of same-group pairs, per ticket of the training set, that sets the threshold."""
+THRESHOLD_GRID = tuple(round(float(x), 2) for x in np.arange(-8.0, 0.01, 0.25))
+_UNUSED_MODEL: dict[str, list[Any]] = {"features": [], "mean": [], "scale": [], "coef": []}
+"""Feature extraction needs no weights; this keeps the shipped file out of the fit."""
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Candidates:
+    """Engine candidates per ticket id: ``(candidate id, engine score)``, best first."""
+
+    query: dict[str, list[tuple[str, float]]]
+    earlier: dict[str, list[tuple[str, float]]]
+    engine_rank: dict[str, int | None]
+
+
+@dataclass
+class Pairs:
+    """Pair features with their query, candidate and label (true duplicate)."""
+
+    values: np.ndarray
+    query: np.ndarray
+    candidate: np.ndarray
+    label: np.ndarray
+
+
+def _rows_by_query(pairs: Pairs) -> dict[str, np.ndarray]:
+    rows: dict[str, list[int]] = {}
+    for row, query_id in enumerate(pairs.query):
+        rows.setdefault(query_id, []).append(row)
+    return {query_id: np.array(found, dtype=np.int64) for query_id, found in rows.items()}
+
+
+def _scopes(labeled: LabeledSet) -> dict[str, list[int]]:
+    positions: dict[str, list[int]] = {}
+    for position, record in enumerate(labeled.records):
+        positions.setdefault(labeled.scope[record.ticket_id], []).append(position)
+    return positions
+
+
+def _group_of(labeled: LabeledSet) -> dict[str, int]:
+    return {t: n for n, group in enumerate(labeled.groups) for t in group}
+
+
+def candidates(labeled: LabeledSet, query_k: int = 100, earlier_k: int = 10) -> Candidates:
+    """Engine candidates of every query (all others in scope) and every ticket (earlier).
+
+    One `SimilarTickets` index per scope holds all of its tickets; earlier candidates are
+    its scores cut to the tickets learned before (the IDF reference then counts later
+    tickets too, a small difference from a live stream).
+    """
+    from problems.cluster.similar import SimilarTickets
+
+    records = labeled.records
+    group_of = _group_of(labeled)
+    result = Candidates(query={}, earlier={}, engine_rank={})
+    for positions in _scopes(labeled).values():
+        scope_records = [records[p] for p in positions]
+        ids = [record.ticket_id for record in scope_records]
+        index = SimilarTickets()
+        index.learn_many(scope_records)
+        for start in range(0, len(scope_records), 256):
+            chunk = scope_records[start : start + 256]
+            all_scores = index.scores_rows(index.featurizer_.transform(chunk), chunk)
+            for offset, (record, scores) in enumerate(zip(chunk, all_scores, strict=True)):
+                here = start + offset
+                scores[here] = -np.inf
+                ticket_id = record.ticket_id
+                if ticket_id in group_of:
+                    order = np.lexsort((np.arange(scores.size), -scores))
+                    top = order[:query_k]
+                    result.query[ticket_id] = [(ids[i], float(scores[i])) for i in top]
+                    relevant = np.array(
+                        [group_of.get(ids[i]) == group_of[ticket_id] for i in order]
+                    )
+                    hits = np.flatnonzero(relevant)
+                    result.engine_rank[ticket_id] = int(hits[0]) + 1 if hits.size else None
+                earlier = scores[:here]
+                top = np.lexsort((np.arange(here), -earlier))[:earlier_k]
+                result.earlier[ticket_id] = [(ids[i], float(earlier[i])) for i in top]
+    return result
+
+
+def query_pairs(labeled: LabeledSet, found: Candidates) -> Pairs:
+    """Features of each query with its engine candidates (document counts: its scope)."""
+    by_id = {record.ticket_id: record for record in labeled.records}
+    group_of = _group_of(labeled)
+    rerankers: dict[str, Reranker] = {}
+    for scope_name, positions in _scopes(labeled).items():
+        reranker = Reranker(models=_unused_models(), cache_size=len(positions) + 1)
+        reranker.learn_many([labeled.records[p] for p in positions])
+        rerankers[scope_name] = reranker
+    rows: list[np.ndarray] = []
+    queries: list[str] = []
+    candidate_ids: list[str] = []
+    labels: list[bool] = []
+    for query_id, listed in found.query.items():
+        others = [by_id[c] for c, _ in listed]
+        rows.append(rerankers[labeled.scope[query_id]].features(by_id[query_id], others))
+        queries.extend([query_id] * len(others))
+        candidate_ids.extend(c for c, _ in listed)
+        labels.extend(group_of.get(c) == group_of[query_id] for c, _ in listed)
+    return Pairs(
+        np.vstack(rows) if rows else np.zeros((0, len(FEATURES))),
+        np.array(queries, dtype=object),
+        np.array(candidate_ids, dtype=object),
+        np.array(labels, dtype=bool),
+    )
+
+
+def earlier_pairs(labeled: LabeledSet, found: Candidates) -> Pairs:
+    """Features of every ticket with its earlier candidates, counts learned as a stream."""
+    by_id = {record.ticket_id: record for record in labeled.records}
+    group_of = _group_of(labeled)
+    rerankers: dict[str, Reranker] = {}
+    rows: list[np.ndarray] = []
+    queries: list[str] = []
+    candidate_ids: list[str] = []
+    labels: list[bool] = []
+    for record in labeled.records:
+        scope_name = labeled.scope[record.ticket_id]
+        reranker = rerankers.setdefault(
+            scope_name, Reranker(models=_unused_models(), cache_size=50_000)
+        )
+        listed = found.earlier.get(record.ticket_id, [])
+        if listed:
+            others = [by_id[c] for c, _ in listed]
+            rows.append(reranker.features(record, others))
+            queries.extend([record.ticket_id] * len(others))
+            candidate_ids.extend(c for c, _ in listed)
+            mine = group_of.get(record.ticket_id)
+            labels.extend(mine is not None and group_of.get(c) == mine for c, _ in listed)
+        reranker.learn_one(record)
+    return Pairs(
+        np.vstack(rows) if rows else np.zeros((0, len(FEATURES))),
+        np.array(queries, dtype=object),
+        np.array(candidate_ids, dtype=object),
+        np.array(labels, dtype=bool),
+    )
+
+
+def _unused_models() -> dict[str, dict[str, Any]]:
+    return {"rerank": dict(_UNUSED_MODEL), "duplicate": dict(_UNUSED_MODEL)}
+
+
+# -- fitting -----------------------------------------------------------------------------
+
+
+def _standardise(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = values.mean(axis=0)
+    scale = values.std(axis=0)
+    return mean, np.where(scale > 0, scale, 1.0)
+
+
+def fit_rank_model(pairs: Pairs, max_negatives: int = 100) -> PairModel:
+    """Linear RankNet: logistic regression on (duplicate - other) feature differences."""
+    from sklearn.linear_model import LogisticRegression
+
+    mean, scale = _standardise(pairs.values)
+    standard = (pairs.values - mean) / scale
+    differences = []
+    for mine in _rows_by_query(pairs).values():
+        positive, negative = mine[pairs.label[mine]], mine[~pairs.label[mine]][:max_negatives]
+        for row in positive:
+            if negative.size:
+                differences.append(standard[row] - standard[negative])
+    stacked = np.vstack(differences)
+    inputs = np.vstack([stacked, -stacked])
+    targets = np.r_[np.ones(len(stacked)), np.zeros(len(stacked))]
+    model = LogisticRegression(C=REGULARIZATION, fit_intercept=False, max_iter=5000)
+    model.fit(inputs, targets)
+    return PairModel(
+        FEATURES, tuple(mean.tolist()), tuple(scale.tolist()), tuple(model.coef_[0].tolist())
+    )
+
+
+def fit_duplicate_model(pairs: Pairs) -> PairModel:
+    """Logistic regression: is an earlier candidate a duplicate of the ticket?"""
+    from sklearn.linear_model import LogisticRegression
+
+    mean, scale = _standardise(pairs.values)
+    model = LogisticRegression(C=REGULARIZATION, max_iter=5000)
+    model.fit((pairs.values - mean) / scale, pairs.label)
+    return PairModel(
+        FEATURES,
+        tuple(mean.tolist()),
+        tuple(scale.tolist()),
+        tuple(model.coef_[0].tolist()),
+        float(model.intercept_[0]),
+    )
+
+
+# -- evaluation --------------------------------------------------------------------------
+
+
+def reranked_ranks(
+    labeled: LabeledSet, found: Candidates, pairs: Pairs, scores: np.ndarray
+) -> dict[str, int | None]:
+    """Rank of each query's first duplicate after re-ordering its candidates by ``scores``.
+
+    Candidates keep the engine's order on ties; a duplicate beyond the re-ranked
+    candidates keeps its engine rank.
+    """
+    group_of = _group_of(labeled)
+    ranks: dict[str, int | None] = {}
+    rows_of = _rows_by_query(pairs)
+    for query_id in found.query:
+        mine = rows_of.get(query_id, np.zeros(0, dtype=np.int64))
+        order = mine[np.lexsort((np.arange(mine.size), -scores[mine]))]
+        hits = [
+            n
+            for n, row in enumerate(order, start=1)
+            if group_of.get(pairs.candidate[row]) == group_of[query_id]
+        ]
+        ranks[query_id] = hits[0] if hits else found.engine_rank[query_id]
+    return ranks
+
+
+def retrieval_figures(labeled: LabeledSet, ranks: dict[str, int | None]) -> dict[str, Any]:
+    """R@k and MRR over the protocol's queries (every member of every group)."""
+    return retrieval_scores([ranks.get(t) for group in labeled.groups for t in group])
+
+
+def duplicate_labels(
+    labeled: LabeledSet, pairs: Pairs, scores: np.ndarray, threshold: float, cap: int
+) -> dict[str, str]:
+    """Groups of `DuplicateGrouper` fed each ticket's earlier candidates, per scope."""
+    rows_of = _rows_by_query(pairs)
+    labels: dict[str, str] = {}
+    groupers: dict[str, DuplicateGrouper] = {}
+    for record in labeled.records:
+        scope_name = labeled.scope[record.ticket_id]
+        grouper = groupers.setdefault(scope_name, DuplicateGrouper(threshold, cap))
+        rows = rows_of.get(record.ticket_id, np.zeros(0, dtype=np.int64))
+        grouper.learn_one(
+            record.ticket_id, [(str(pairs.candidate[r]), float(scores[r])) for r in rows]
+        )
+    for scope_name, grouper in groupers.items():
+        labels.update({t: scope_name + "/" + g for t, g in grouper.groups().items()})
+    return labels
+
+
+def duplicate_sweep(
+    labeled: LabeledSet, pairs: Pairs, scores: np.ndarray, grid: Sequence[float], cap: int
+) -> list[dict[str, Any]]:
+    """Pair recall and same-group pairs of `DuplicateGrouper` at each threshold."""
+    sweep = []
+    for threshold in grid:
+        labels = duplicate_labels(labeled, pairs, scores, threshold, cap)
+        sweep.append(
+            {
+                "threshold": threshold,
+                "pair_recall": round(pair_recall(labels, labeled.links), 4),
+                "pairs": predicted_pairs(labels),
+            }
+        )
+    return sweep
+
+
+def best_under(sweep: list[dict[str, Any]], budget: int) -> dict[str, Any] | None:
+    """The sweep point with the highest pair recall among those within ``budget`` pairs."""
+    within = [point for point in sweep if point["pairs"] <= budget]
+    return max(within, key=lambda point: (point["pair_recall"], -point["pairs"]), default=None)
+
+
+def drain3_pairs(labeled: LabeledSet) -> int:
+    """Same-cluster pairs of Drain3 (default settings) on the summaries."""
+    from drain3 import TemplateMiner
+
+    miner = TemplateMiner()
+    labels = {
+        record.ticket_id: miner.add_log_message(labeled.summaries[record.ticket_id])["cluster_id"]
+        for record in labeled.records
+    }
+    return predicted_pairs(labels)
+
+
+# -- command line ------------------------------------------------------------------------
+
+
+@dataclass
+class _Prepared:
+    labeled: LabeledSet
+    found: Candidates
+    queries: Pairs
+    earlier: Pairs
+    drain3_pairs: int
+
+
+def prepare(labeled: LabeledSet) -> _Prepared:
+    """Candidates and pair features of one labeled set."""
+    started = time.perf_counter()
+    found = candidates(labeled)
+    _log(f"{labeled.name}: candidates in {time.perf_counter() - started:.1f} s")
+    started = time.perf_counter()
+    queries = query_pairs(labeled, found)
+    _log(
+        f"{labeled.name}: {len(queries.label)} query pairs in {time.perf_counter() - started:.1f} s"
+    )
+    started = time.perf_counter()
+    earlier = earlier_pairs(labeled, found)
+    seconds = time.perf_counter() - started
+    _log(
+        f"{labeled.name}: {len(earlier.label)} earlier pairs in {seconds:.1f} s "
+        f"({1000 * seconds / max(len(labeled.records), 1):.2f} ms per ticket)"
+    )
+    return _Prepared(labeled, found, queries, earlier, drain3_pairs(labeled))
+
+
+def _threshold_for(prepared: _Prepared, model: PairModel) -> tuple[float, list[dict[str, Any]]]:
+    scores = model.decision(prepared.earlier.values)
+    sweep = duplicate_sweep(
+        prepared.labeled, prepared.earlier, scores, THRESHOLD_GRID, MAX_GROUP_SIZE
+    )
+    point = best_under(sweep, int(PAIRS_PER_TICKET * len(prepared.labeled.records)))
+    return (point["threshold"] if point else THRESHOLD_GRID[-1]), sweep
+
+
+def evaluate_transfer(train: _Prepared, test: _Prepared) -> dict[str, Any]:
+    """Fit on ``train``; retrieval and grouping figures on ``test`` (and on ``train``)."""
+    rank_model = fit_rank_model(train.queries)
+    duplicate_model = fit_duplicate_model(train.earlier)
+    threshold, _ = _threshold_for(train, duplicate_model)
+    figures: dict[str, Any] = {
+        "threshold": threshold,
+        "rerank_coef": dict(zip(FEATURES, np.round(rank_model.coef, 3).tolist(), strict=True)),
+        "duplicate_coef": dict(
+            zip(FEATURES, np.round(duplicate_model.coef, 3).tolist(), strict=True)
+        ),
+    }
+    for role, prepared in (("test", test), ("train", train)):
+        labeled = prepared.labeled
+        ranks = reranked_ranks(
+            labeled, prepared.found, prepared.queries, rank_model.decision(prepared.queries.values)
+        )
+        scores = duplicate_model.decision(prepared.earlier.values)
+        sweep = duplicate_sweep(labeled, prepared.earlier, scores, THRESHOLD_GRID, MAX_GROUP_SIZE)
+        at_threshold = next(point for point in sweep if point["threshold"] == threshold)
+        figures[role] = {
+            "dataset": labeled.name,
+            "engine": retrieval_figures(labeled, prepared.found.engine_rank),
+            "engine_rerank": retrieval_figures(labeled, ranks),
+            "duplicates_at_threshold": at_threshold,
+            "duplicates_best_within_drain3": best_under(sweep, prepared.drain3_pairs),
+            "drain3_pairs": prepared.drain3_pairs,
+            "duplicates_sweep": [
+                (point["threshold"], point["pair_recall"], point["pairs"])
+                for point in sweep
+                if point["pairs"] <= 2 * prepared.drain3_pairs and point["pairs"] > 0
+            ],
+        }
+    return figures
+
+
+def leave_one_scope_out(prepared: _Prepared) -> dict[str, Any]:
+    """Re-ranking and grouping where each scope is scored by models fit on the others."""
+    labeled = prepared.labeled
+    scopes = sorted(set(labeled.scope.values()))
+    if len(scopes) < 2:
+        return {}
+    query_scope = np.array([labeled.scope[q] for q in prepared.queries.query], dtype=object)
+    earlier_scope = np.array([labeled.scope[q] for q in prepared.earlier.query], dtype=object)
+    rank_scores = np.zeros(len(query_scope))
+    duplicate_scores = np.zeros(len(earlier_scope))
+    for scope_name in scopes:
+        held, others = query_scope == scope_name, query_scope != scope_name
+        model = fit_rank_model(_subset(prepared.queries, others))
+        rank_scores[held] = model.decision(prepared.queries.values[held])
+        held, others = earlier_scope == scope_name, earlier_scope != scope_name
+        duplicate_model = fit_duplicate_model(_subset(prepared.earlier, others))
+        duplicate_scores[held] = duplicate_model.decision(prepared.earlier.values[held])
+    ranks = reranked_ranks(labeled, prepared.found, prepared.queries, rank_scores)
+    sweep = duplicate_sweep(
+        labeled, prepared.earlier, duplicate_scores, THRESHOLD_GRID, MAX_GROUP_SIZE
+    )
+    return {
+        "engine_rerank": retrieval_figures(labeled, ranks),
+        "duplicates_best_within_drain3": best_under(sweep, prepared.drain3_pairs),
+        "duplicates_sweep": [
+            (point["threshold"], point["pair_recall"], point["pairs"])
+            for point in sweep
+            if 0 < point["pairs"] <= 2 * prepared.drain3_pairs
+        ],
+    }
+
+
+def _subset(pairs: Pairs, mask: np.ndarray) -> Pairs:
+    return Pairs(pairs.values[mask], pairs.query[mask], pairs.candidate[mask], pairs.label[mask])
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        return repr(round(float(value), 8))
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def write_weights(path: Path, models: dict[str, PairModel], provenance: dict[str, Any]) -> None:
+    """The shipped weights file: schema version, one table per model, provenance as JSON."""
+    lines = [
+        "# Written by bench/fit_rerank.py; do not edit by hand (re-run it instead).",
+        "schema_version = 1",
+        "provenance = " + json.dumps(json.dumps(provenance, sort_keys=True)),
+        "",
+    ]
+    for purpose, model in models.items():
+        lines.append(f"[{purpose}]")
+        lines.extend(f"{key} = {_toml_value(value)}" for key, value in model.to_dict().items())
+        lines.append("")
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def _provenance(report: dict[str, Any]) -> dict[str, Any]:
+    """The report without its sweeps and coefficients (those are in the output)."""
+    dropped = ("duplicates_sweep", "rerank_coef", "duplicate_coef")
+
+    def trimmed(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: trimmed(v) for k, v in value.items() if k not in dropped}
+        return value
+
+    return {key: trimmed(value) for key, value in report.items()}
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--jira", type=Path, required=True)
+    parser.add_argument("--reports", type=Path, required=True)
+    parser.add_argument("--duplicates", type=Path, required=True)
+    parser.add_argument("--train", choices=("jira", "gitbugs"), default="jira")
+    parser.add_argument("--write", action="store_true", help=f"write {WEIGHTS_PATH.name}")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Fit, report transfer both ways and leave-one-project-out, optionally write."""
+    args = _parse(argv)
+    prepared = {
+        "jira": prepare(load_jira(args.jira)),
+        "gitbugs": prepare(load_gitbugs(args.reports, args.duplicates)),
+    }
+    other = "gitbugs" if args.train == "jira" else "jira"
+    report: dict[str, Any] = {
+        "command": "python bench/fit_rerank.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "train": prepared[args.train].labeled.name,
+        "max_group_size": MAX_GROUP_SIZE,
+        "regularization": REGULARIZATION,
+    }
+    for train, test in ((args.train, other), (other, args.train)):
+        _log(f"fit on {train}, evaluate on {test}")
+        report[f"{train}_to_{test}"] = evaluate_transfer(prepared[train], prepared[test])
+        print(f"{train} -> {test}: " + json.dumps(report[f"{train}_to_{test}"]), flush=True)
+    _log("leave one project out (jira)")
+    report["jira_leave_one_project_out"] = leave_one_scope_out(prepared["jira"])
+    print("jira leave-one-project-out: " + json.dumps(report["jira_leave_one_project_out"]))
+    if args.write:
+        train = prepared[args.train]
+        duplicate_model = fit_duplicate_model(train.earlier)
+        threshold, _ = _threshold_for(train, duplicate_model)
+        models = {
+            "rerank": fit_rank_model(train.queries),
+            "duplicate": PairModel(
+                duplicate_model.features,
+                duplicate_model.mean,
+                duplicate_model.scale,
+                duplicate_model.coef,
+                duplicate_model.intercept,
+                threshold,
+            ),
+        }
+        write_weights(WEIGHTS_PATH, models, _provenance(report))
+        _log(f"wrote {WEIGHTS_PATH}")
+    print(json.dumps(report, sort_keys=True))
+    return report
+
+
+if __name__ == "__main__":
+    main()

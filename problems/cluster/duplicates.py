@@ -1,0 +1,169 @@
+"""Duplicate-level groups: each ticket joins the group of its best earlier duplicate.
+
+A problem cluster gathers tickets of one root cause, which may read quite differently; a
+*duplicate group* is narrower: tickets that report the same thing. `DuplicateGrouper`
+builds those groups on a stream with one decision per ticket. When a ticket arrives, it
+is given its nearest earlier tickets with a pair score (`Reranker.score` with the
+``duplicate`` model, or any score where higher means "more likely the same"); it joins
+the group of the best one when that score reaches ``threshold`` and the group holds fewer
+than ``max_group_size`` tickets, else it starts a group of its own.
+
+Why this shape: a ticket's best earlier match is right far more often than a chain of
+matches is (single-link chains snowball into groups of unrelated tickets), and a cap on
+the group size bounds the damage of a wrong link. A ticket is decided once, when it
+arrives, so group ids (the id of the group's first ticket) never change and replaying the
+same tickets in the same order gives the same groups.
+
+Examples
+--------
+>>> grouper = DuplicateGrouper(threshold=0.5, max_group_size=3)
+>>> grouper.learn_one("T-1", [])
+>>> grouper.learn_one("T-2", [("T-1", 0.9)])
+'T-1'
+>>> grouper.learn_one("T-3", [("T-1", 0.2), ("T-2", 0.4)]) is None
+True
+>>> grouper.learn_one("T-4", [("T-2", 0.8), ("T-3", 0.7)])
+'T-2'
+>>> grouper.learn_one("T-5", [("T-4", 0.95)]) is None  # the group of T-1 is full
+True
+>>> grouper.groups()
+{'T-1': 'T-1', 'T-2': 'T-1', 'T-4': 'T-1'}
+>>> DuplicateGrouper.from_state(grouper.to_state()).groups() == grouper.groups()
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+__all__ = ["SCHEMA_VERSION", "DuplicateGrouper", "DuplicateGrouperSnapshotError"]
+
+SCHEMA_VERSION = 1
+
+
+class DuplicateGrouperSnapshotError(ValueError):
+    """A snapshot of `DuplicateGrouper` that cannot be loaded (unknown version, damaged)."""
+
+
+class DuplicateGrouper:
+    """Streaming duplicate groups from each ticket's scored earlier candidates.
+
+    Parameters
+    ----------
+    threshold : float or None
+        Least pair score for a link; ``None`` takes the shipped ``duplicate`` model's
+        threshold (``problems/defaults/rerank.toml``), on its log-odds scale.
+    max_group_size : int
+        A group this large takes no more tickets.
+
+    Attributes
+    ----------
+    group_of_ : dict of str to str
+        Group id (its first ticket's id) of every ticket learned.
+    links_ : dict of str to str
+        The earlier ticket each linked ticket joined through (its evidence).
+    """
+
+    def __init__(self, threshold: float | None = None, max_group_size: int = 10) -> None:
+        self.threshold = threshold
+        self.max_group_size = max_group_size
+
+    def get_params(self) -> dict[str, Any]:
+        """The hyperparameters, as given to ``__init__``."""
+        return {"threshold": self.threshold, "max_group_size": self.max_group_size}
+
+    def _ensure(self) -> None:
+        if hasattr(self, "group_of_"):
+            return
+        self.group_of_: dict[str, str] = {}
+        self.links_: dict[str, str] = {}
+        self.sizes_: dict[str, int] = {}
+        if self.threshold is None:
+            from problems.cluster.rerank import load_default_models
+
+            shipped = load_default_models()["duplicate"].threshold
+            self.threshold_ = 0.0 if shipped is None else shipped
+        else:
+            self.threshold_ = float(self.threshold)
+
+    def learn_one(self, ticket_id: str, candidates: Sequence[tuple[str, float]]) -> str | None:
+        """Decide one new ticket; return the earlier ticket it linked to, or None.
+
+        Parameters
+        ----------
+        ticket_id : str
+            The arriving ticket (one already learned changes nothing and returns None).
+        candidates : sequence of (str, float)
+            Earlier tickets with their pair score, in any order; unknown ids are skipped.
+        """
+        self._ensure()
+        if ticket_id in self.group_of_:
+            return None
+        best_id: str | None = None
+        best_score = -float("inf")
+        for candidate_id, score in candidates:
+            # Ties go to the first listed: the candidate generator's own order.
+            if candidate_id in self.group_of_ and score > best_score:
+                best_id, best_score = candidate_id, score
+        group = ticket_id
+        linked: str | None = None
+        if best_id is not None and best_score >= self.threshold_:
+            target = self.group_of_[best_id]
+            if self.sizes_.get(target, 1) < self.max_group_size:
+                group, linked = target, best_id
+        self.group_of_[ticket_id] = group
+        self.sizes_[group] = self.sizes_.get(group, 0) + 1
+        if linked is not None:
+            self.links_[ticket_id] = linked
+        return linked
+
+    def learn_many(self, items: Iterable[tuple[str, Sequence[tuple[str, float]]]]) -> None:
+        """`learn_one` for each ``(ticket_id, candidates)`` in order."""
+        for ticket_id, candidates in items:
+            self.learn_one(ticket_id, candidates)
+
+    def groups(self) -> dict[str, str]:
+        """Group id of every ticket in a group of two or more."""
+        self._ensure()
+        return {t: g for t, g in self.group_of_.items() if self.sizes_.get(g, 0) > 1}
+
+    def to_state(self) -> dict[str, Any]:
+        """A JSON-able snapshot (versioned)."""
+        self._ensure()
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "params": self.get_params(),
+            "threshold": self.threshold_,
+            "group_of": dict(self.group_of_),
+            "links": dict(self.links_),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> DuplicateGrouper:
+        """Rebuild from `to_state` output.
+
+        Raises
+        ------
+        DuplicateGrouperSnapshotError
+            When the snapshot's version is unknown or its content is damaged.
+        """
+        version = state.get("schema_version") if isinstance(state, dict) else None
+        if version != SCHEMA_VERSION:
+            raise DuplicateGrouperSnapshotError(
+                f"duplicate-groups snapshot version {version!r} is not {SCHEMA_VERSION}"
+            )
+        try:
+            grouper = cls(**state["params"])
+            grouper.group_of_ = {str(t): str(g) for t, g in state["group_of"].items()}
+            grouper.links_ = {str(t): str(e) for t, e in state["links"].items()}
+            grouper.threshold_ = float(state["threshold"])
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise DuplicateGrouperSnapshotError(
+                f"damaged duplicate-groups snapshot: {error}"
+            ) from error
+        sizes: dict[str, int] = {}
+        for group in grouper.group_of_.values():
+            sizes[group] = sizes.get(group, 0) + 1
+        grouper.sizes_ = sizes
+        return grouper

@@ -1,0 +1,97 @@
+"""Tests of the streaming duplicate groups of `problems.cluster.duplicates`."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from problems.cluster.duplicates import DuplicateGrouper, DuplicateGrouperSnapshotError
+
+
+def test_joins_best_candidate_above_threshold() -> None:
+    grouper = DuplicateGrouper(threshold=0.5)
+    grouper.learn_many([("a", []), ("b", []), ("c", [("a", 0.6), ("b", 0.9)])])
+    assert grouper.links_ == {"c": "b"}
+    assert grouper.groups() == {"b": "b", "c": "b"}
+
+
+def test_below_threshold_or_unknown_candidates_start_a_group() -> None:
+    grouper = DuplicateGrouper(threshold=0.5)
+    assert grouper.learn_one("a", []) is None
+    assert grouper.learn_one("b", [("a", 0.49)]) is None
+    assert grouper.learn_one("c", [("zzz", 0.99)]) is None
+    assert grouper.groups() == {}
+    assert grouper.group_of_ == {"a": "a", "b": "b", "c": "c"}
+
+
+def test_best_candidate_in_a_full_group_is_not_replaced_by_the_second() -> None:
+    # Falling back to the second best would re-open the chaining the cap exists to stop.
+    grouper = DuplicateGrouper(threshold=0.0, max_group_size=2)
+    grouper.learn_many([("a", []), ("b", [("a", 1.0)]), ("x", [])])
+    assert grouper.learn_one("c", [("b", 0.9), ("x", 0.8)]) is None
+    assert grouper.groups() == {"a": "a", "b": "a"}
+
+
+def test_ties_go_to_the_first_listed_candidate() -> None:
+    grouper = DuplicateGrouper(threshold=0.0)
+    grouper.learn_many([("a", []), ("b", [])])
+    assert grouper.learn_one("c", [("b", 0.7), ("a", 0.7)]) == "b"
+
+
+def test_replayed_ticket_changes_nothing() -> None:
+    grouper = DuplicateGrouper(threshold=0.5)
+    grouper.learn_many([("a", []), ("b", [("a", 0.9)])])
+    before = grouper.to_state()
+    assert grouper.learn_one("b", [("a", 0.1)]) is None
+    assert grouper.learn_one("a", [("b", 0.9)]) is None
+    assert grouper.to_state() == before
+
+
+def test_group_sizes_never_exceed_the_cap_and_ids_are_stable() -> None:
+    rng = random.Random(7)
+    stream = []
+    for n in range(300):
+        earlier = rng.sample(range(n), min(n, 5))
+        stream.append((f"t{n}", [(f"t{e}", rng.random()) for e in earlier]))
+    grouper = DuplicateGrouper(threshold=0.3, max_group_size=4)
+    seen: dict[str, str] = {}
+    for ticket_id, candidates in stream:
+        grouper.learn_one(ticket_id, candidates)
+        for known, group in seen.items():
+            assert grouper.group_of_[known] == group
+        seen[ticket_id] = grouper.group_of_[ticket_id]
+    sizes: dict[str, int] = {}
+    for group in grouper.group_of_.values():
+        sizes[group] = sizes.get(group, 0) + 1
+    assert max(sizes.values()) == 4
+    assert all(grouper.group_of_[group] == group for group in sizes)
+    replay = DuplicateGrouper(threshold=0.3, max_group_size=4)
+    replay.learn_many(stream)
+    assert replay.to_state() == grouper.to_state()
+
+
+def test_snapshot_round_trip_continues_the_same() -> None:
+    grouper = DuplicateGrouper(threshold=0.5, max_group_size=3)
+    grouper.learn_many([("a", []), ("b", [("a", 0.9)])])
+    restored = DuplicateGrouper.from_state(json.loads(json.dumps(grouper.to_state())))
+    for each in (grouper, restored):
+        each.learn_many([("c", [("b", 0.8)]), ("d", [("a", 0.95)])])
+    assert restored.to_state() == grouper.to_state()
+    assert restored.groups() == {"a": "a", "b": "a", "c": "a"}
+
+
+def test_default_threshold_comes_from_the_shipped_weights() -> None:
+    from problems.cluster.rerank import load_default_models
+
+    grouper = DuplicateGrouper()
+    grouper.learn_one("a", [])
+    assert grouper.threshold_ == load_default_models()["duplicate"].threshold
+
+
+def test_damaged_snapshots_are_refused() -> None:
+    with pytest.raises(DuplicateGrouperSnapshotError):
+        DuplicateGrouper.from_state({"schema_version": 2})
+    with pytest.raises(DuplicateGrouperSnapshotError):
+        DuplicateGrouper.from_state({"schema_version": 1, "params": {}})

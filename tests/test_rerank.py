@@ -1,0 +1,168 @@
+"""Tests of the pair features and re-ranking of `problems.cluster.rerank`."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from problems.cluster.rerank import (
+    FEATURES,
+    PairModel,
+    Reranker,
+    RerankerSnapshotError,
+    load_default_models,
+)
+
+
+def ticket(n: int, subject: str, text: str = "", day: int = 0, **fields: Any) -> SimpleNamespace:
+    values: dict[str, Any] = {
+        "ticket_id": f"T-{n}",
+        "subject": subject,
+        "text": text,
+        "product": "hdfs",
+        "component": "namenode",
+        "version": "2.7.1",
+        "tags": (),
+        "opened_at": datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=day),
+    }
+    values.update(fields)
+    return SimpleNamespace(**values)
+
+
+PAST = [
+    ticket(1, "Balancer ignores excluded datanodes", "The balancer moves blocks anyway."),
+    ticket(
+        2,
+        "NameNode crashes on startup with NullPointerException",
+        "java.lang.NullPointerException at org.apache.hadoop.hdfs.server.namenode."
+        "FSImage.loadFSImage(FSImage.java:120)",
+        day=10,
+        component="namenode",
+    ),
+    ticket(3, "Web UI shows wrong capacity", "Capacity is reported in MB not GB.", day=400),
+    ticket(4, "Datanode heartbeat slow", "dfs.heartbeat.interval ignored", day=20),
+]
+
+
+def learned() -> Reranker:
+    reranker = Reranker()
+    reranker.learn_many(PAST)
+    return reranker
+
+
+def column(name: str) -> int:
+    return FEATURES.index(name)
+
+
+def test_features_shape_and_ranges() -> None:
+    query = ticket(9, "NPE in FSImage.loadFSImage at NameNode startup", day=12)
+    values = learned().features(query, PAST)
+    assert values.shape == (len(PAST), len(FEATURES))
+    assert np.isfinite(values).all()
+    for name in ("summary_cosine", "summary_chars", "summary_fuzz", "body_cosine"):
+        assert ((values[:, column(name)] >= -1e-9) & (values[:, column(name)] <= 1 + 1e-9)).all()
+    # The crash report shares the class and method names and is 2 days apart.
+    assert values[1, column("shared_identifiers")] > 0
+    assert values[1, column("log_days")] == pytest.approx(math.log1p(2.0))
+    assert values[2, column("within_year")] < values[1, column("within_year")]
+
+
+def test_identical_ticket_scores_highest_on_text_features() -> None:
+    reranker = learned()
+    values = reranker.features(PAST[1], PAST)
+    for name in ("bm25", "summary_cosine", "summary_chars", "body_cosine", "summary_fuzz"):
+        assert int(np.argmax(values[:, column(name)])) == 1, name
+    assert values[1, column("bm25")] == pytest.approx(1.0)
+
+
+def test_shared_exception_and_metadata_flags() -> None:
+    query = ticket(9, "Startup fails", "Caused by NullPointerException", version="2.7.3")
+    values = learned().features(query, PAST)
+    assert values[1, column("signatures")] > 0
+    assert values[0, column("signatures")] == 0
+    assert (values[:, column("same_component")] == 1).all()
+    assert (values[:, column("same_version")] == 0).all()
+    assert (values[:, column("same_family")] == 1).all()
+
+
+def test_no_candidates_and_empty_text() -> None:
+    reranker = learned()
+    assert reranker.features(ticket(9, "x"), []).shape == (0, len(FEATURES))
+    values = reranker.features(ticket(9, "", opened_at=None), PAST)
+    assert np.isfinite(values).all()
+    assert (values[:, column("log_days")] == 0).all()
+
+
+def test_rerank_with_shipped_weights_puts_the_duplicate_first() -> None:
+    query = ticket(9, "NPE in FSImage when the NameNode starts", day=11)
+    order = learned().rerank(query, PAST)
+    assert order[0][0] == "T-2"
+    assert sorted(ticket_id for ticket_id, _ in order) == [t.ticket_id for t in PAST]
+    assert len(learned().rerank(query, PAST, k=2)) == 2
+
+
+def test_duplicate_scores_are_log_odds_against_a_threshold() -> None:
+    models = load_default_models()
+    assert models["duplicate"].threshold is not None
+    assert models["rerank"].features and set(models["rerank"].features) <= set(FEATURES)
+    query = ticket(9, "NameNode crashes on startup with NullPointerException", day=11)
+    scores = learned().score(query, PAST, purpose="duplicate")
+    assert int(np.argmax(scores)) == 1
+    assert scores[1] > models["duplicate"].threshold > scores[2]
+
+
+def test_given_model_overrides_shipped_one() -> None:
+    only_days = {"features": ["log_days"], "mean": [0.0], "scale": [1.0], "coef": [-1.0]}
+    reranker = Reranker(models={"rerank": only_days})
+    reranker.learn_many(PAST)
+    order = reranker.rerank(ticket(9, "anything", day=399), PAST)
+    assert order[0][0] == "T-3"
+
+
+def test_snapshot_round_trip_and_idempotent_learning() -> None:
+    reranker = learned()
+    reranker.learn_many(PAST)  # learned ids change nothing
+    assert reranker.n_tickets_ == len(PAST)
+    state = json.loads(json.dumps(reranker.to_state()))
+    restored = Reranker.from_state(state)
+    query = ticket(9, "Balancer moves blocks of excluded datanodes", day=3)
+    assert np.array_equal(restored.features(query, PAST), reranker.features(query, PAST))
+    restored.learn_one(query)
+    reranker.learn_one(query)
+    assert np.array_equal(restored.features(PAST[0], PAST), reranker.features(PAST[0], PAST))
+
+
+def test_damaged_snapshots_and_weights_are_refused() -> None:
+    with pytest.raises(RerankerSnapshotError):
+        Reranker.from_state({"schema_version": 99})
+    state = learned().to_state()
+    del state["df_counts"]
+    with pytest.raises(RerankerSnapshotError):
+        Reranker.from_state(state)
+    with pytest.raises(RerankerSnapshotError):
+        PairModel.from_dict({"features": ["nope"], "mean": [0], "scale": [1], "coef": [1]})
+    with pytest.raises(RerankerSnapshotError):
+        PairModel.from_dict({"features": ["bm25"], "mean": [0, 1], "scale": [1], "coef": [1]})
+
+
+def test_input_not_mutated() -> None:
+    query = ticket(9, "NameNode NPE")
+    before = dict(vars(query))
+    learned().features(query, PAST)
+    assert vars(query) == before
+
+
+def test_learning_gives_the_same_counts_whether_or_not_a_query_tokenized_first() -> None:
+    cold = Reranker()  # learning alone never tokenizes fully
+    cold.learn_many(PAST)
+    warm = Reranker()
+    for record in PAST:
+        warm.features(record, PAST[:1])  # tokenizes (and caches) the record
+        warm.learn_one(record)
+    assert cold.to_state() == warm.to_state()
