@@ -78,6 +78,8 @@ log = logging.getLogger("problems.worker")
 Entry = tuple[bytes, dict[bytes, bytes]]
 """A stream entry as redis-py returns it: id and fields."""
 
+_PAYLOAD_KEY = streams.PAYLOAD_FIELD.encode()
+
 
 class WorkerSettings(BaseSettings):
     """Settings of the worker, from the environment (``PROBLEMS_*``, ``REDIS_URL``).
@@ -85,7 +87,11 @@ class WorkerSettings(BaseSettings):
     Frozen: the worker reads them once at start.
     """
 
-    model_config = SettingsConfigDict(env_prefix="PROBLEMS_", frozen=True, extra="ignore")
+    # populate_by_name: ``WorkerSettings(redis_url=...)`` must not silently fall back to
+    # the default URL (the alias alone would make it ignore the keyword).
+    model_config = SettingsConfigDict(
+        env_prefix="PROBLEMS_", frozen=True, extra="ignore", populate_by_name=True
+    )
 
     redis_url: str = Field(
         default="redis://127.0.0.1:6379/0",
@@ -111,6 +117,18 @@ class WorkerSettings(BaseSettings):
     poll_ms: int = Field(default=500, ge=10, description="longest blocking read, in milliseconds")
     checkpoint_events: int = Field(default=20_000, ge=1, description="checkpoint after this many")
     checkpoint_seconds: float = Field(default=1.0, gt=0, description="or after this long")
+    base_seconds: float = Field(
+        default=300.0, gt=0, description="a full snapshot at least this often; deltas between"
+    )
+    base_events: int = Field(
+        default=200_000, ge=1, description="or after this many entries since the last one"
+    )
+    base_idle_seconds: float = Field(
+        default=2.0, gt=0, description="or once idle this long with everything clustered"
+    )
+    cluster_chunk: int = Field(
+        default=500, ge=1, description="new tickets clustered per step, between batches"
+    )
     max_deliveries: int = Field(default=5, ge=1)
     reclaim_idle_ms: int = Field(default=30_000, ge=100)
     lease_ms: int = Field(default=10_000, ge=500)
@@ -244,21 +262,41 @@ class Worker:
         self.last_checkpoint = time.monotonic()
         self.lock = asyncio.Lock()
         self.write_lock = asyncio.Lock()
+        # Held while the engine changes (clustering runs in a thread) or is read whole
+        # (full snapshot, register); ingest and delta checkpoints never need it.
+        self.engine_lock = asyncio.Lock()
+        self.need_base = True
+        self.since_base = 0
+        self.last_base = time.monotonic()
+        self.clustered_wakeup = asyncio.Event()
+        self.unclustered_batches: deque[tuple[int, float]] = deque()
+        self.kind_of_stream = {
+            settings.stream_of_kind(kind): kind for kind in ("ticket", "jira_issue", "jira_version")
+        }
         self.leader = False
         self.lease_lost = False
         self.stopping = False
         self.tasks: list[asyncio.Task[None]] = []
         self.on_lease_lost: Callable[[], None] | None = None
         self.should_stop: Callable[[], bool] = lambda: False
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        """Now, for scheduled publishing (tests set their own)."""
         self._lease_stop: threading.Event | None = None
         self._lease_thread = threading.Thread()
         self.counters: dict[str, int] = defaultdict(int)
         self.dead_reasons: dict[str, int] = defaultdict(int)
         self.latency = _Latency()
+        self.clustered_latency = _Latency()
         self.last_checkpoint_seconds = 0.0
         self.last_checkpoint_bytes = 0
+        self.last_base_seconds = 0.0
+        self.last_base_bytes = 0
         self.started_at = time.monotonic()
         self.last_batch_at: dict[str, float] = defaultdict(float)
+        self.last_full_batch_at = 0.0
+        self._stats_cache: dict[str, int] = {}
+        self._stats_at = 0.0
+        self._stats_of: Any = None
 
     # -- state ---------------------------------------------------------------------
 
@@ -274,15 +312,26 @@ class Worker:
     def _restore(self, data: bytes) -> Any:
         if self._load_state is not None:
             return self._load_state(data)
-        return self._state_class().load(data)
+        state_class = self._state_class()
+        if hasattr(state_class, "cluster_pending"):
+            # Tickets the checkpoint has not clustered are clustered in the background.
+            return state_class.load(data, cluster=False)
+        return state_class.load(data)
 
     async def _load_checkpoint(self) -> None:
         data = await asyncio.to_thread(self.store.load_state)
         self.pipeline = self._fresh() if data is None else self._restore(data)
+        if hasattr(self.pipeline, "cluster_pending"):
+            self.pipeline.defer_clustering = True
         saved = dict(getattr(self.pipeline, "cursor_", {}) or {})
         self.cursor = {name: saved.get(name) for name in self.settings.input_streams}
         self.unacked = defaultdict(list)
         self.since_checkpoint = 0
+        self.unclustered_batches.clear()
+        # The loaded object tracks changes from here on; whatever was tracked before is
+        # either in the checkpoint or thrown away and applied again. Deltas need a
+        # snapshot to follow.
+        self.need_base = data is None or not hasattr(self.pipeline, "save_delta")
 
     # -- leadership ----------------------------------------------------------------
 
@@ -439,7 +488,13 @@ class Worker:
                 await self._replay(stream, {}, upto=fresh[-1][0].decode())
             else:
                 await self._process(stream, fresh, {})
-        if self._checkpoint_due():
+        now = time.monotonic()
+        if len(entries) >= self.settings.batch_size:
+            self.last_full_batch_at = now
+        # Caught up: this read did not fill a batch, and no stream did for a while (the
+        # Jira streams are small: their short batches say nothing about the tickets').
+        caught_up = now - self.last_full_batch_at >= 0.05
+        if self._checkpoint_due(caught_up=caught_up):
             try:
                 await self.checkpoint()
             except (redis.ConnectionError, redis.TimeoutError, OSError) as error:
@@ -452,26 +507,30 @@ class Worker:
         """Dead-letter what cannot apply, apply the rest in one batch, advance the cursor."""
         events: list[Event] = []
         dead: list[dict[str, str]] = []
+        expect = self.kind_of_stream[stream]
+        max_deliveries = self.settings.max_deliveries
         for entry_id, fields in entries:
-            payload = streams.entry_payload(fields)
-            count = deliveries.get(entry_id, 1)
+            payload = fields.get(_PAYLOAD_KEY)
+            if payload is None:
+                payload = streams.entry_payload(fields)
+            count = deliveries.get(entry_id, 1) if deliveries else 1
             reason: str | None = None
-            if count > self.settings.max_deliveries:
+            if count > max_deliveries:
                 reason = (
                     f"delivered {count} times without reaching a checkpoint "
-                    f"(max_deliveries={self.settings.max_deliveries})"
+                    f"(max_deliveries={max_deliveries})"
                 )
             elif payload is None:
                 reason = f"entry has no {streams.PAYLOAD_FIELD!r} field"
             else:
                 try:
-                    event = parse_event(payload)
+                    event = parse_event(payload, expect=expect)
                 except InvalidEvent as error:
                     reason = f"invalid event: {error}"
                 else:
-                    home = self.settings.stream_of_kind(event_kind(event))
-                    if home != stream:
-                        reason = f"{event_kind(event)} event on stream {stream!r}"
+                    kind = event_kind(event)
+                    if kind != expect:
+                        reason = f"{kind} event on stream {stream!r}"
                     else:
                         events.append(event)
             if reason is not None:
@@ -482,6 +541,7 @@ class Worker:
                 )
         if dead:
             await self._dead_letter(dead)
+        queued = len(getattr(self.pipeline, "unclustered_", ()))
         try:
             self.pipeline.apply_many(events)
         except Exception as error:  # a bug or a poison event: isolate it, never stop
@@ -495,8 +555,14 @@ class Worker:
         self.cursor[stream] = last.decode()
         self.unacked[stream].extend(entry_id for entry_id, _ in entries)
         self.since_checkpoint += len(entries)
+        self.since_base += len(entries)
         self.counters["entries_processed"] += len(entries)
         self.counters["events_applied"] += len(events)
+        new_tickets = len(getattr(self.pipeline, "unclustered_", ())) - queued
+        if new_tickets > 0:
+            # For the ingest-to-clustered latency: per batch, from its last entry's XADD.
+            self.unclustered_batches.append((new_tickets, streams.entry_id_key(last)[0] / 1000))
+            self.clustered_wakeup.set()
 
     async def _isolate(self, stream: str, entries: Sequence[Entry]) -> None:
         """Rebuild state from the checkpoint, applying one event at a time; dead-letter
@@ -572,30 +638,60 @@ class Worker:
 
     # -- checkpoints ---------------------------------------------------------------
 
-    def _checkpoint_due(self) -> bool:
+    def _base_due(self) -> bool:
+        """Whether the next checkpoint is a full snapshot rather than a delta."""
+        if self.need_base or self.since_base >= self.settings.base_events:
+            return True
+        return time.monotonic() - self.last_base >= self.settings.base_seconds
+
+    def _compaction_due(self) -> bool:
+        """Idle, everything clustered, deltas written since the last full snapshot: a
+        good moment to fold them into one (a restart then loads one document)."""
+        if not self.since_base or not self.leader:
+            return False
+        if len(getattr(self.pipeline, "unclustered_", ())) or self.since_checkpoint:
+            return False
+        quiet = time.monotonic() - max(self.last_batch_at.values(), default=0.0)
+        return quiet >= self.settings.base_idle_seconds
+
+    def _checkpoint_due(self, caught_up: bool = False) -> bool:
         if self.since_checkpoint >= self.settings.checkpoint_events:
             return True
-        # A full snapshot grows with the state: space checkpoints so that writing them
-        # takes at most a fifth of the time.
-        interval = max(self.settings.checkpoint_seconds, 4 * self.last_checkpoint_seconds)
+        # Once the backlog is drained there is no batch to share a checkpoint with: write
+        # it now rather than wait out the timer. Either way, space checkpoints so that
+        # writing them takes at most a fifth of the time (a full snapshot grows with the
+        # state; a delta does not).
+        wait = 0.0 if caught_up else self.settings.checkpoint_seconds
+        interval = max(wait, 4 * self.last_checkpoint_seconds)
         elapsed = time.monotonic() - self.last_checkpoint
         return self.since_checkpoint > 0 and elapsed >= interval
 
-    async def checkpoint(self, force: bool = False) -> bool:
-        """Make the applied state durable, then acknowledge the entries it covers."""
+    async def checkpoint(self, force: bool = False, base: bool = False) -> bool:
+        """Make the applied state durable, then acknowledge the entries it covers.
+
+        A checkpoint is a delta (what changed since the previous one, `Pipeline.save_delta`)
+        appended after the last full snapshot, or a full snapshot that replaces both when
+        one is due (`_base_due`) or asked for (``base``). Either holds every applied
+        entry's effect: masked records, new tickets in order, the cursor.
+        """
         async with self.write_lock:
-            async with self.lock:
+            base = base or self._base_due() or not hasattr(self.pipeline, "save_delta")
+            # A full snapshot holds the engine: wait for the clustering step in flight.
+            engine = self.engine_lock if base else contextlib.nullcontext()
+            async with engine, self.lock:
                 has_work = self.since_checkpoint or any(self.unacked.values())
-                if not self.leader or not (has_work or force):
+                if not self.leader or not (has_work or force or base):
                     return False
                 self.pipeline.cursor_ = {s: c for s, c in self.cursor.items() if c is not None}
                 started = time.perf_counter()
-                data: bytes = self.pipeline.save()
+                data: bytes = self.pipeline.save() if base else self.pipeline.save_delta()
                 acks, self.unacked = self.unacked, defaultdict(list)
                 covered, self.since_checkpoint = self.since_checkpoint, 0
+                since_base = self.since_base
                 cursor = dict(self.cursor)
+            write = self.store.save_state if base else self.store.save_delta
             try:
-                await asyncio.to_thread(self.store.save_state, data)
+                await asyncio.to_thread(write, data)
             except LeaseLost:
                 self._lost("checkpoint refused: another worker holds the lease")
                 return False
@@ -604,12 +700,22 @@ class Worker:
                     for stream, ids in acks.items():
                         self.unacked[stream][:0] = ids
                     self.since_checkpoint += covered
+                    # The changes taken for this write are gone from the tracking:
+                    # only a full snapshot holds them now.
+                    self.need_base = True
                 raise
             durable_at = time.time()
             self.last_checkpoint = time.monotonic()
             self.last_checkpoint_seconds = time.perf_counter() - started
             self.last_checkpoint_bytes = len(data)
             self.counters["checkpoints"] += 1
+            if base:
+                self.counters["base_checkpoints"] += 1
+                self.need_base = False
+                self.since_base -= since_base
+                self.last_base = time.monotonic()
+                self.last_base_seconds = self.last_checkpoint_seconds
+                self.last_base_bytes = len(data)
             await self._ack(acks, cursor)
             self.latency.observe_many(
                 max(0.0, durable_at - streams.entry_id_key(entry_id)[0] / 1000)
@@ -636,7 +742,7 @@ class Worker:
 
     def start_background(self) -> None:
         """Start the lease keeper, the checkpoint timer, the reclaimer and the scheduler."""
-        jobs = [self._keep_lease, self._tick, self._reclaim]
+        jobs = [self._keep_lease, self._tick, self._reclaim, self._cluster]
         if self.settings.publish_schedule:
             jobs.append(self._schedule)
         for job in jobs:
@@ -694,15 +800,66 @@ class Worker:
             await asyncio.sleep(1.0)
 
     async def _tick(self) -> None:
-        period = min(self.settings.checkpoint_seconds, 1.0) / 2
+        # Short: the last batch of a burst is made durable as soon as no other follows.
+        period = min(self.settings.checkpoint_seconds / 2, 0.05)
         last_catch_up = time.monotonic()
         while not self.stopping:
             await asyncio.sleep(period)
-            if time.monotonic() - last_catch_up >= 1.0:
-                last_catch_up = time.monotonic()
+            now = time.monotonic()
+            if now - last_catch_up >= 1.0:
+                last_catch_up = now
                 await self._catch_up()
-            if self._checkpoint_due():
+            quiet = now - max(self.last_batch_at.values(), default=0.0) >= 0.05
+            if self._checkpoint_due(caught_up=quiet):
                 await self.checkpoint()
+            elif self._compaction_due():
+                await self.checkpoint(base=True)
+
+    async def _cluster(self) -> None:
+        """Cluster new tickets in the background, a chunk at a time, oldest first.
+
+        Clustering is derived state: the records and their order are durable as soon as
+        a checkpoint holds them, and the engine's result follows from them. So ingest
+        never waits for it, and during a burst (a backfill) it lags and catches up. The
+        step runs in a thread so the event loop keeps reading, applying and acking.
+        """
+        while not self.stopping:
+            pipeline = self.pipeline
+            if pipeline is None or not getattr(pipeline, "unclustered_", None):
+                self.clustered_wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.clustered_wakeup.wait(), 1.0)
+                continue
+            async with self.engine_lock:
+                if pipeline is not self.pipeline:
+                    continue  # replaced (isolation reloaded the checkpoint)
+                chunk = self.settings.cluster_chunk
+                done = await asyncio.to_thread(pipeline.cluster_pending, chunk)
+            self._observe_clustered(done)
+            await asyncio.sleep(0)  # let a batch in between two steps
+
+    def _observe_clustered(self, done: int) -> None:
+        self.counters["clustered"] += done
+        now = time.time()
+        batches = self.unclustered_batches
+        while done > 0 and batches:
+            count, added_at = batches[0]
+            taken = min(done, count)
+            self.clustered_latency.observe_many([max(0.0, now - added_at)] * taken)
+            done -= taken
+            if taken == count:
+                batches.popleft()
+            else:
+                batches[0] = (count - taken, added_at)
+
+    async def cluster_all(self) -> None:
+        """Cluster every queued ticket now (before a register is built)."""
+        pipeline = self.pipeline
+        if pipeline is None or not hasattr(pipeline, "cluster_pending"):
+            return
+        async with self.engine_lock:
+            done = await asyncio.to_thread(pipeline.cluster_pending)
+        self._observe_clustered(done)
 
     async def _catch_up(self) -> None:
         """Apply entries the group delivered to us but no batch applied.
@@ -756,24 +913,31 @@ class Worker:
     async def _schedule(self) -> None:
         """Weekly register and daily movers, at ``publish_hour`` UTC, once each."""
         while not self.stopping:
-            now = datetime.now(UTC)
-            if now.hour >= self.settings.publish_hour:
-                marks_key = f"{self.settings.register_latest_key}:schedule"
-                marks = {
-                    _text(k): _text(v) for k, v in (await self.redis.hgetall(marks_key)).items()
-                }
-                today = now.date().isoformat()
-                this_week = week_of(now)
-                if now.weekday() == self.settings.publish_weekday and (
-                    marks.get("weekly") != this_week
-                ):
-                    # The weekly register is the one of the week that just ended.
-                    await self.publish("weekly", week=shift_week(this_week, -1))
-                    await self.redis.hset(marks_key, "weekly", this_week)
-                if marks.get("movers") != today:
-                    await self.publish("movers")
-                    await self.redis.hset(marks_key, "movers", today)
+            await self.publish_due(self.clock())
             await asyncio.sleep(60)
+
+    async def publish_due(self, now: datetime) -> list[str]:
+        """Publish what the schedule makes due at ``now`` and was not published yet; return
+        the kinds published. Marks in Redis make each happen once, across restarts."""
+        published: list[str] = []
+        if now.hour < self.settings.publish_hour:
+            return published
+        marks_key = f"{self.settings.register_latest_key}:schedule"
+        marks = {_text(k): _text(v) for k, v in (await self.redis.hgetall(marks_key)).items()}
+        today = now.date().isoformat()
+        this_week = week_of(now)
+        if now.weekday() == self.settings.publish_weekday and marks.get("weekly") != this_week:
+            # The weekly register is the one of the week that just ended.
+            await self.publish("weekly", week=shift_week(this_week, -1), now=now)
+            await self.redis.hset(marks_key, "weekly", this_week)
+            published.append("weekly")
+        if marks.get("movers") != today:
+            # The current week so far, compared with the week before (its movers); not
+            # "the latest week with a ticket", which a quiet week would leave behind.
+            await self.publish("movers", week=this_week, now=now)
+            await self.redis.hset(marks_key, "movers", today)
+            published.append("movers")
+        return published
 
     async def stop(self) -> None:
         """Finish: stop background tasks, checkpoint what was applied, give up the lease."""
@@ -796,15 +960,18 @@ class Worker:
 
     # -- publishing ----------------------------------------------------------------
 
-    async def publish(self, kind: str = "on_demand", week: str | None = None) -> dict[str, str]:
+    async def publish(
+        self, kind: str = "on_demand", week: str | None = None, now: datetime | None = None
+    ) -> dict[str, str]:
         """Publish the register of the durable state: a stream entry (small: counts, top
         rows, digest), the full snapshot JSON under the latest key, and files."""
         await self.checkpoint()
-        async with self.lock:
+        await self.cluster_all()
+        async with self.engine_lock, self.lock:
             fields, snapshot, register = _register_outputs(self.pipeline, week)
         fields = {
             "kind": kind,
-            "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "published_at": (now or self.clock()).isoformat(timespec="seconds"),
             **fields,
         }
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -837,6 +1004,18 @@ class Worker:
             if task.done() and not self.stopping:
                 return False, f"background task {task.get_name()} stopped"
         return True, "ok"
+
+    async def _stats(self) -> dict[str, int]:
+        """The pipeline's counts, at most every 5 s: counting clusters walks the engine,
+        which must wait for the clustering step in flight (it runs in a thread)."""
+        if self.pipeline is None or not hasattr(self.pipeline, "stats"):
+            return {}
+        now = time.monotonic()
+        if now - self._stats_at >= 5.0 or self._stats_of is not self.pipeline:
+            async with self.engine_lock:
+                self._stats_cache = self.pipeline.stats()
+            self._stats_at, self._stats_of = now, self.pipeline
+        return self._stats_cache
 
     async def metrics_text(self, subscribers_running: int, subscribers: int) -> str:
         """Prometheus text exposition of the worker's figures."""
@@ -892,16 +1071,28 @@ class Worker:
             [("", counters["checkpoints"])],
         )
         metric(
+            "problems_base_checkpoints_total",
+            "counter",
+            "checkpoints that were full snapshots (the others were deltas)",
+            [("", counters["base_checkpoints"])],
+        )
+        metric(
             "problems_checkpoint_seconds",
             "gauge",
             "duration of the last checkpoint",
-            [("", self.last_checkpoint_seconds)],
+            [("", self.last_checkpoint_seconds), ('{kind="base"}', self.last_base_seconds)],
         )
         metric(
             "problems_checkpoint_bytes",
             "gauge",
             "size of the last checkpoint",
-            [("", self.last_checkpoint_bytes)],
+            [("", self.last_checkpoint_bytes), ('{kind="base"}', self.last_base_bytes)],
+        )
+        metric(
+            "problems_clustered_total",
+            "counter",
+            "new tickets handed to the clustering engine",
+            [("", counters["clustered"])],
         )
         metric(
             "problems_gaps_filled_total",
@@ -925,9 +1116,7 @@ class Worker:
                         pending.append((f'{{stream="{stream}"}}', float(group["pending"])))
         metric("problems_consumer_lag", "gauge", "entries not yet delivered to the group", lag)
         metric("problems_pending", "gauge", "entries delivered but not acknowledged", pending)
-        stats: dict[str, int] = {}
-        if self.pipeline is not None and hasattr(self.pipeline, "stats"):
-            stats = self.pipeline.stats()
+        stats = await self._stats()
         metric(
             "problems_clusters",
             "gauge",
@@ -936,6 +1125,12 @@ class Worker:
         )
         for key in ("tickets", "defects", "releases"):
             metric(f"problems_{key}", "gauge", f"{key} in state", [("", stats.get(key, 0))])
+        metric(
+            "problems_unclustered",
+            "gauge",
+            "new tickets durable but not clustered yet (clustering lag)",
+            [("", len(getattr(self.pipeline, "unclustered_", ())))],
+        )
         hist = self.latency
         samples: list[tuple[str, float]] = []
         running = 0
@@ -955,6 +1150,13 @@ class Worker:
             "summary",
             "XADD-to-durable latency over the last 100,000 entries",
             [(f'{{quantile="{q}"}}', value) for q, value in quantiles if value is not None],
+        )
+        clustered = [(q, self.clustered_latency.quantile(q)) for q in (0.5, 0.99)]
+        metric(
+            "problems_clustered_latency_recent_seconds",
+            "summary",
+            "XADD-to-clustered latency of new tickets (per batch, from its last entry's XADD)",
+            [(f'{{quantile="{q}"}}', value) for q, value in clustered if value is not None],
         )
         return "\n".join(lines) + "\n"
 

@@ -7,11 +7,15 @@ Prints human lines, then ONE JSON line last. Uses a Redis database it flushes
   json.loads each, XACK), the ceiling for any consumer in Python.
 * ``worker_null``: the real worker process (``python -m worker``) with a state that does
   nothing (`NullPipeline`): parsing, validation, checkpoints and acks, no clustering.
-* ``worker_pipeline``: the real worker with the real `problems.pipeline.Pipeline`.
+* ``worker_pipeline``: the real worker with the real `problems.pipeline.Pipeline`, two
+  figures: ingest-to-durable (every entry's masked records and the cursor in a checkpoint,
+  all acked) and ingest-to-clustered (that, and every new ticket clustered).
+* Every throughput comes with the CPU seconds its process used (``/proc``): the machine
+  is shared, and events per CPU second do not depend on what else runs.
 * ``latency``: a steady producer at ``--rate`` events/s for ``--seconds``; p50/p99 of
   XADD-to-durable, read from the worker's own summary metric.
 * ``memory``: RSS of the worker after the throughput run (``--full``: 1M events with the
-  real pipeline; slow).
+  null state, and the real pipeline for ``--full-seconds`` on a 1M backlog).
 
 Run: ``python bench/worker.py`` (``--events``, ``--rate``, ``--seconds``, ``--full``).
 """
@@ -105,8 +109,9 @@ def _push(client: redis.Redis, payloads: list[Payload]) -> float:
     return time.perf_counter() - started
 
 
-def raw_loop(client: redis.Redis, payloads: list[Payload]) -> float:
-    """Events/s of XREADGROUP(1,000) + json.loads + XACK over one stream."""
+def raw_loop(client: redis.Redis, payloads: list[Payload]) -> tuple[float, float]:
+    """Events/s of XREADGROUP(1,000) + json.loads + XACK over one stream, and events per
+    CPU second of this process."""
     client.flushdb()
     pipe = client.pipeline(transaction=False)
     for index, (_, payload) in enumerate(payloads, start=1):
@@ -116,6 +121,7 @@ def raw_loop(client: redis.Redis, payloads: list[Payload]) -> float:
     pipe.execute()
     client.xgroup_create("bench.raw", "g", id="0")
     started = time.perf_counter()
+    cpu = time.process_time()
     done = 0
     while done < len(payloads):
         reply = client.xreadgroup("g", "c", {"bench.raw": ">"}, count=1_000)
@@ -126,7 +132,7 @@ def raw_loop(client: redis.Redis, payloads: list[Payload]) -> float:
             json.loads(fields[b"data"])
         client.xack("bench.raw", "g", *[entry_id for entry_id, _ in entries])
         done += len(entries)
-    return done / (time.perf_counter() - started)
+    return done / (time.perf_counter() - started), done / (time.process_time() - cpu)
 
 
 class _Worker:
@@ -167,6 +173,11 @@ class _Worker:
                 return float(line.rsplit(" ", 1)[1])
         return None
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the worker process so far."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def rss_mb(self) -> float:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -198,20 +209,69 @@ def _durable_all(client: redis.Redis) -> bool:
     return True
 
 
+def _clustered(worker: _Worker) -> bool:
+    return worker.metric("problems_unclustered") == 0  # None: no answer, not "zero"
+
+
 def worker_throughput(
     client: redis.Redis, url: str, payloads: list[Payload], pipeline: str
-) -> tuple[float, float]:
-    """Events/s from XADD of a pre-built backlog to all entries acked (durable), and RSS."""
+) -> dict[str, float]:
+    """From XADD of a backlog: events/s to all entries durable and acked, events/s to all
+    new tickets clustered too, CPU seconds of the worker for each, and RSS."""
     client.flushdb()
     worker = _Worker(url, pipeline, checkpoint_seconds=1.0)
     try:
+        cpu = worker.cpu_seconds()
         started = time.perf_counter()
         _push(client, payloads)
         time.sleep(0.2)
         while not _durable_all(client):
             time.sleep(0.05)
+        durable = time.perf_counter() - started
+        durable_cpu = worker.cpu_seconds() - cpu
+        while not _clustered(worker):
+            time.sleep(0.05)
+        clustered = time.perf_counter() - started
+        clustered_cpu = worker.cpu_seconds() - cpu
+        return {
+            "durable_events_per_s": len(payloads) / durable,
+            "durable_events_per_cpu_s": len(payloads) / durable_cpu,
+            "clustered_events_per_s": len(payloads) / clustered,
+            "clustered_events_per_cpu_s": len(payloads) / clustered_cpu,
+            "rss_mb": worker.rss_mb(),
+            "checkpoint_bytes": worker.metric("problems_checkpoint_bytes") or 0.0,
+        }
+    finally:
+        worker.stop()
+
+
+def soak(
+    client: redis.Redis, url: str, payloads: list[Payload], pipeline: str, seconds: float
+) -> dict[str, float | None]:
+    """Push a backlog, let the worker run up to ``seconds`` (or to the end), then read how
+    far it got and its RSS."""
+    client.flushdb()
+    worker = _Worker(url, pipeline, checkpoint_seconds=1.0)
+    try:
+        cpu = worker.cpu_seconds()
+        started = time.perf_counter()
+        _push(client, payloads)
+        while time.perf_counter() - started < seconds and not (
+            _durable_all(client) and _clustered(worker)
+        ):
+            time.sleep(1.0)
         elapsed = time.perf_counter() - started
-        return len(payloads) / elapsed, worker.rss_mb()
+        # None: /metrics did not answer within its timeout (the event loop was busy,
+        # e.g. writing a full snapshot of a large state).
+        return {
+            "seconds": elapsed,
+            "cpu_seconds": worker.cpu_seconds() - cpu,
+            "entries_durable": worker.metric("problems_entries_acked_total"),
+            "tickets_clustered": worker.metric("problems_clustered_total"),
+            "rss_mb": worker.rss_mb(),
+            "base_checkpoints": worker.metric("problems_base_checkpoints_total"),
+            "base_checkpoint_bytes": worker.metric('problems_checkpoint_bytes{kind="base"}'),
+        }
     finally:
         worker.stop()
 
@@ -248,20 +308,36 @@ def latency(
         deadline = time.monotonic() + 120
         while not _durable_all(client) and time.monotonic() < deadline:
             time.sleep(0.05)
+        while not _clustered(worker) and time.monotonic() < deadline:
+            time.sleep(0.05)
         p50 = worker.metric('problems_processing_latency_recent_seconds{quantile="0.5"}')
         p99 = worker.metric('problems_processing_latency_recent_seconds{quantile="0.99"}')
-        return {"rate": achieved, "sent": sent, "p50_s": p50, "p99_s": p99}
+        c50 = worker.metric('problems_clustered_latency_recent_seconds{quantile="0.5"}')
+        c99 = worker.metric('problems_clustered_latency_recent_seconds{quantile="0.99"}')
+        return {
+            "rate": achieved,
+            "sent": sent,
+            "p50_s": p50,
+            "p99_s": p99,
+            "clustered_p50_s": c50,
+            "clustered_p99_s": c99,
+        }
     finally:
         worker.stop()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=20_000)
+    # 100k: with 20k, the ramp while the backlog is being pushed and the last checkpoint
+    # are a third of the run, and the figure says more about them than about the worker.
+    parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--full", action="store_true", help="memory after 1M events")
+    parser.add_argument(
+        "--full-seconds", type=float, default=1200.0, help="real pipeline's share of --full"
+    )
     args = parser.parse_args()
     url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14")
     client = redis.Redis.from_url(url)
@@ -269,24 +345,38 @@ def main() -> None:
     figures: dict[str, Any] = {"events": len(payloads)}
 
     raw = [raw_loop(client, payloads) for _ in range(args.repeat)]
-    figures["raw_loop_events_per_s"] = statistics.median(raw)
-    print(f"raw loop: {figures['raw_loop_events_per_s']:,.0f} events/s (median of {len(raw)})")
+    figures["raw_loop_events_per_s"] = statistics.median(rate for rate, _ in raw)
+    figures["raw_loop_events_per_cpu_s"] = statistics.median(cpu for _, cpu in raw)
+    print(
+        f"raw loop: {figures['raw_loop_events_per_s']:,.0f} events/s, "
+        f"{figures['raw_loop_events_per_cpu_s']:,.0f} per CPU s (median of {len(raw)})"
+    )
 
     null = [
         worker_throughput(client, url, payloads, "bench.worker:NullPipeline")
         for _ in range(args.repeat)
     ]
-    figures["worker_null_events_per_s"] = statistics.median(rate for rate, _ in null)
-    print(f"worker, null state: {figures['worker_null_events_per_s']:,.0f} events/s")
-
-    real_rate, rss = worker_throughput(client, url, payloads, "problems.pipeline:Pipeline")
-    figures["worker_pipeline_events_per_s"] = real_rate
-    figures["worker_rss_mb_after_events"] = rss
-    print(f"worker, real pipeline: {real_rate:,.0f} events/s; RSS {rss:,.0f} MB")
-    figures["ratio_null_to_raw"] = (
-        figures["worker_null_events_per_s"] / figures["raw_loop_events_per_s"]
+    for key in ("durable_events_per_s", "durable_events_per_cpu_s"):
+        figures[f"worker_null_{key}"] = statistics.median(run[key] for run in null)
+    print(
+        f"worker, null state: {figures['worker_null_durable_events_per_s']:,.0f} events/s, "
+        f"{figures['worker_null_durable_events_per_cpu_s']:,.0f} per worker CPU s"
     )
-    figures["ratio_pipeline_to_raw"] = real_rate / figures["raw_loop_events_per_s"]
+
+    real = worker_throughput(client, url, payloads, "problems.pipeline:Pipeline")
+    figures["worker_pipeline"] = real
+    print(
+        f"worker, real pipeline: ingest-to-durable {real['durable_events_per_s']:,.0f} events/s "
+        f"({real['durable_events_per_cpu_s']:,.0f} per CPU s); ingest-to-clustered "
+        f"{real['clustered_events_per_s']:,.0f} events/s "
+        f"({real['clustered_events_per_cpu_s']:,.0f} per CPU s); RSS {real['rss_mb']:,.0f} MB"
+    )
+    figures["ratio_null_to_raw"] = (
+        figures["worker_null_durable_events_per_s"] / figures["raw_loop_events_per_s"]
+    )
+    figures["ratio_pipeline_durable_to_raw"] = (
+        real["durable_events_per_s"] / figures["raw_loop_events_per_s"]
+    )
 
     budget = _events(int(args.rate * args.seconds) + 10)
     for name, pipeline in (
@@ -296,16 +386,19 @@ def main() -> None:
         result = latency(client, url, budget, args.rate, args.seconds, pipeline)
         figures[f"latency_{name}"] = result
         print(
-            f"latency at {result['rate']:.0f}/s ({name}): p50 {result['p50_s']} s, "
-            f"p99 {result['p99_s']} s"
+            f"latency at {result['rate']:.0f}/s ({name}): durable p50 {result['p50_s']} s, "
+            f"p99 {result['p99_s']} s; clustered p50 {result['clustered_p50_s']} s, "
+            f"p99 {result['clustered_p99_s']} s"
         )
 
     if args.full:
         big = _events(1_000_000)
-        rate_1m, rss_1m = worker_throughput(client, url, big, "problems.pipeline:Pipeline")
-        figures["worker_rss_mb_after_1m"] = rss_1m
-        figures["worker_pipeline_events_per_s_1m"] = rate_1m
-        print(f"1M events: {rate_1m:,.0f} events/s, RSS {rss_1m:,.0f} MB")
+        null_1m = worker_throughput(client, url, big, "bench.worker:NullPipeline")
+        figures["worker_null_1m"] = null_1m
+        print(f"1M events, null state: {null_1m}")
+        real_1m = soak(client, url, big, "problems.pipeline:Pipeline", args.full_seconds)
+        figures["worker_pipeline_1m_backlog"] = real_1m
+        print(f"1M backlog, real pipeline for up to {args.full_seconds:.0f} s: {real_1m}")
     client.flushdb()
     print(json.dumps(figures))
 

@@ -218,7 +218,8 @@ CUSTOMER_COLUMNS = (
 """Columns of `cluster_customers`, most tickets first."""
 
 SIMILAR_COLUMNS = ("rank", "ticket_id", "score", "cluster_id", "subject", "customer_id")
-"""Columns of `similar_tickets`, most similar first."""
+"""Columns of `similar_tickets`, most similar first (``score``: the re-ranker's, which
+orders the tickets of one query and is not a probability)."""
 
 _LIST_SEPARATOR = ", "
 _MARKER = "pyproject.toml"
@@ -1086,9 +1087,7 @@ def similar_tickets(state: State, query: str, k: int = 10) -> pd.DataFrame:
         )
     memberships = state._memberships()
     rows: list[dict[str, Any]] = []
-    for other_id, score in state.pipeline.engine_.similar(record, k=k + 1):
-        if other_id == record.ticket_id or other_id not in tickets or len(rows) == k:
-            continue
+    for other_id, score in state.pipeline.similar(record, k=k):
         other = tickets[other_id]
         rows.append(
             {

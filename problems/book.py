@@ -57,6 +57,14 @@ class RecordBook:
         self.releases: dict[str, ReleaseRecord] = {}
         self.deleted: dict[str, str] = {}
         self.jira_times: dict[str, int] = {}
+        self.touched: set[tuple[str, str]] = set()
+        """(table, key) of every entry changed since `take_touched`: what a delta
+        checkpoint must carry. Tables: tickets, defects, releases, deleted, jira_times."""
+
+    def take_touched(self) -> set[tuple[str, str]]:
+        """The entries changed since the last call, and start counting afresh."""
+        touched, self.touched = self.touched, set()
+        return touched
 
     @classmethod
     def from_events(cls, events: Iterable[Event]) -> RecordBook:
@@ -79,10 +87,12 @@ class RecordBook:
         if known is None:
             record = ticket_record(event)
             self.tickets[event.ticket_id] = record
+            self.touched.add(("tickets", event.ticket_id))
             return Applied(True, record)
         if event.event_id in known.event_ids:
             return Applied(False)
         self.tickets[event.ticket_id] = updated_ticket(known, event)
+        self.touched.add(("tickets", event.ticket_id))
         return Applied(True)
 
     def _is_stale(self, key: str, event: JiraIssueEvent | JiraVersionEvent) -> bool:
@@ -95,6 +105,7 @@ class RecordBook:
         if stamp < self.jira_times.get(key, -1):
             return True
         self.jira_times[key] = stamp
+        self.touched.add(("jira_times", key))
         return False
 
     def _apply_issue(self, event: JiraIssueEvent) -> bool:
@@ -103,6 +114,7 @@ class RecordBook:
             return False
         if event.webhookEvent == "jira:issue_deleted":
             self.deleted[key] = str(event.timestamp or "")
+            self.touched.update((("deleted", key), ("defects", event.issue.key)))
             return self.defects.pop(event.issue.key, None) is not None
         record = defect_record(event.issue)
         known = self.defects.get(record.key)
@@ -112,6 +124,7 @@ class RecordBook:
             return False
         self.deleted.pop(key, None)
         self.defects[record.key] = record
+        self.touched.update((("deleted", key), ("defects", record.key)))
         return True
 
     def _apply_version(self, event: JiraVersionEvent) -> bool:
@@ -121,11 +134,13 @@ class RecordBook:
             return False
         if event.webhookEvent == "jira:version_deleted":
             self.deleted[key] = str(event.timestamp or "")
+            self.touched.update((("deleted", key), ("releases", record.id)))
             return self.releases.pop(record.id, None) is not None
         if self.releases.get(record.id) == record:
             return False
         self.deleted.pop(key, None)
         self.releases[record.id] = record
+        self.touched.update((("deleted", key), ("releases", record.id)))
         return True
 
 

@@ -298,7 +298,7 @@ def similar(
     record = pipeline.tickets_.get(ticket_id)
     if record is None:
         raise typer.BadParameter(f"unknown ticket {ticket_id}")
-    for other, score in pipeline.engine_.similar(record, k=k):
+    for other, score in pipeline.similar(record, k=k):
         print(f"{other}\t{score:.3f}\t{pipeline.tickets_[other].subject}")
 
 

@@ -24,6 +24,7 @@ True
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable
 from datetime import datetime
@@ -36,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from problems.book import RecordBook
 from problems.cluster.engine import ClusterEngine
 from problems.cluster.model import ClusterSummary
+from problems.cluster.rerank import Reranker
 from problems.errors import SnapshotError
 from problems.events import Event
 from problems.graph import build_graph
@@ -44,10 +46,23 @@ from problems.records import DefectRecord, ReleaseRecord, TicketRecord
 from problems.register import ClusterInfo, LinkInfo, Register, build_register, render, week_of
 from problems.register.render import FORMATS as REGISTER_FORMATS
 from problems.register.snapshot import latest_week
+from problems.store import CHAIN_VERSION, chain_bytes
 
-__all__ = ["REGISTER_FORMATS", "SCHEMA_VERSION", "Pipeline", "PipelineSettings"]
+__all__ = [
+    "CHAIN_VERSION",
+    "DELTA_VERSION",
+    "REGISTER_FORMATS",
+    "SCHEMA_VERSION",
+    "Pipeline",
+    "PipelineSettings",
+    "chain_bytes",
+]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""Version of a full snapshot. 2 added ``unclustered``; version 1 snapshots still load."""
+
+DELTA_VERSION = 1
+"""Version of a delta (`Pipeline.save_delta`)."""
 
 
 class PipelineSettings(BaseModel):
@@ -80,6 +95,30 @@ class _Snapshot(BaseModel):
     jira_synced_until: datetime | None = None
     cursor: dict[str, str]
     n_applied: int
+    unclustered: list[TicketRecord] = Field(
+        default_factory=list,
+        description="new tickets not yet handed to the engine, in arrival order",
+    )
+
+
+class _Delta(BaseModel):
+    """What changed since the previous snapshot or delta (JSON): records as they are now
+    (None: removed), and the new tickets in the order the engine must learn them."""
+
+    delta_version: int
+    tickets: list[TicketRecord]
+    defects: dict[str, DefectRecord | None]
+    releases: dict[str, ReleaseRecord | None]
+    deleted: dict[str, str | None]
+    jira_times: dict[str, int | None]
+    learned: list[TicketRecord | str] = Field(
+        description="tickets first added since the previous save, as first added: the id "
+        "alone when that is the record in ``tickets`` (it was not closed again since)"
+    )
+    link_decisions: list[LinkDecision]
+    jira_synced_until: datetime | None
+    cursor: dict[str, str]
+    n_applied: int
 
 
 class Pipeline:
@@ -99,6 +138,12 @@ class Pipeline:
         self.jira_synced_until_: datetime | None = None
         self.n_applied_ = 0
         self.engine_ = ClusterEngine(seed=self.settings.seed, **self.settings.cluster)
+        self.unclustered_: list[TicketRecord] = []
+        self.defer_clustering = False
+        """When true, `apply_many` only queues new tickets; `cluster_pending` clusters
+        them later (the worker does, so ingest never waits for clustering)."""
+        self._learned_since_save: list[TicketRecord] = []
+        self._reranker: Reranker | None = None
 
     # -- applying events -------------------------------------------------------------
 
@@ -110,19 +155,34 @@ class Pipeline:
         """Apply events in order; return how many changed the state.
 
         New tickets are handed to the clustering engine in one batch, in arrival order,
-        which gives the same clusters as applying them one by one.
+        which gives the same clusters as applying them one by one (or in batches cut
+        anywhere, now or later: see `defer_clustering`).
         """
         changed = 0
-        new_tickets: list[TicketRecord] = []
+        apply = self.book_.apply
         for event in events:
-            applied = self.book_.apply(event)
+            applied = apply(event)
             changed += applied.changed
             if applied.new_ticket is not None:
-                new_tickets.append(applied.new_ticket)
-        if new_tickets:
-            self.engine_.learn_many(new_tickets)
+                self.unclustered_.append(applied.new_ticket)
+                self._learned_since_save.append(applied.new_ticket)
         self.n_applied_ += changed
+        if not self.defer_clustering:
+            self.cluster_pending()
         return changed
+
+    def cluster_pending(self, limit: int | None = None) -> int:
+        """Hand up to ``limit`` queued new tickets (all by default) to the engine, oldest
+        first; return how many.
+
+        Safe to run in another thread while `apply_many` queues more: only the head of
+        the queue is read and removed, and appending to a list is atomic.
+        """
+        batch = self.unclustered_[: len(self.unclustered_) if limit is None else limit]
+        if batch:
+            self.engine_.learn_many(batch)
+            del self.unclustered_[: len(batch)]
+        return len(batch)
 
     @property
     def tickets_(self) -> dict[str, TicketRecord]:
@@ -210,6 +270,43 @@ class Pipeline:
             include_tickets=include_tickets,
         )
 
+    def similar(
+        self, record: TicketRecord, k: int = 10, n_candidates: int = 50
+    ) -> list[tuple[str, float]]:
+        """The ``k`` past tickets most like ``record``, best first, as ``(ticket_id, score)``.
+
+        The engine's similar-tickets index proposes ``n_candidates``; `Reranker` orders
+        them by pairwise evidence (summary and description overlap, shared error
+        signatures and identifiers, time apart, same component or version). Scores order
+        the candidates of one query; they are not probabilities. The ticket itself is
+        never returned.
+        """
+        tickets = self.tickets_
+        proposed = self.engine_.similar(record, k=n_candidates + 1)
+        candidates = [
+            tickets[ticket_id]
+            for ticket_id, _ in proposed
+            if ticket_id != record.ticket_id and ticket_id in tickets
+        ][:n_candidates]
+        if not candidates:
+            return []
+        return self._updated_reranker().rerank(record, candidates, k=k)
+
+    def _updated_reranker(self) -> Reranker:
+        """The re-ranker, its word frequencies caught up with every ticket of the book.
+
+        Derived from the tickets like links and the graph, so it is not in snapshots;
+        tickets are only ever added to the book, so the newest ones are those past the
+        count already learned.
+        """
+        if self._reranker is None:
+            self._reranker = Reranker()
+        reranker = self._reranker
+        tickets = self.tickets_
+        if reranker.n_tickets_ < len(tickets):
+            reranker.learn_many(itertools.islice(tickets.values(), reranker.n_tickets_, None))
+        return reranker
+
     def register(self, week: str | None = None, *, links: list[Link] | None = None) -> Register:
         """The register of an ISO week (default: the latest week with a ticket).
 
@@ -273,10 +370,16 @@ class Pipeline:
             "defects": len(self.defects_),
             "releases": len(self.releases_),
             "clusters": sum(1 for cluster in clusters if not cluster.is_noise),
+            "unclustered": len(self.unclustered_),
         }
 
     def save(self) -> bytes:
-        """The whole state as versioned JSON bytes (same state, same bytes)."""
+        """The whole state as versioned JSON bytes (same state, same bytes).
+
+        Also starts a new delta: the next `save_delta` holds what changes after this.
+        """
+        self.book_.take_touched()
+        self._learned_since_save = []
         snapshot = _Snapshot(
             schema_version=SCHEMA_VERSION,
             settings=self.settings,
@@ -290,26 +393,84 @@ class Pipeline:
             jira_synced_until=self.jira_synced_until_,
             cursor=dict(sorted(self.cursor_.items())),
             n_applied=self.n_applied_,
+            unclustered=list(self.unclustered_),
         )
         return snapshot.model_dump_json().encode()
 
+    def save_delta(self) -> bytes:
+        """What changed since the last `save` or `save_delta`, as versioned JSON bytes.
+
+        Its size grows with the change, not with the state: changed records, the new
+        tickets, the cursor. The engine's state is not in it: a restore re-learns the new
+        tickets from the snapshot's engine, which gives the very same clusters.
+        `Pipeline.load` of `chain_bytes(snapshot, [delta, ...])` restores this state.
+        """
+        book = self.book_
+        touched = book.take_touched()
+        learned, self._learned_since_save = self._learned_since_save, []
+        new = {record.ticket_id for record in learned}
+        keys: dict[str, list[str]] = {}
+        for table, key in sorted(touched):
+            keys.setdefault(table, []).append(key)
+        delta = _Delta(
+            delta_version=DELTA_VERSION,
+            # New tickets last, in arrival order: a restore then inserts them in the
+            # same order as here, and the snapshot lists tickets in that order.
+            tickets=[book.tickets[key] for key in keys.get("tickets", []) if key not in new]
+            + [book.tickets[record.ticket_id] for record in learned],
+            defects={key: book.defects.get(key) for key in keys.get("defects", [])},
+            releases={key: book.releases.get(key) for key in keys.get("releases", [])},
+            deleted={key: book.deleted.get(key) for key in keys.get("deleted", [])},
+            jira_times={key: book.jira_times.get(key) for key in keys.get("jira_times", [])},
+            learned=[
+                record.ticket_id if book.tickets[record.ticket_id] is record else record
+                for record in learned
+            ],
+            link_decisions=list(self.link_decisions_),
+            jira_synced_until=self.jira_synced_until_,
+            cursor=dict(sorted(self.cursor_.items())),
+            n_applied=self.n_applied_,
+        )
+        return delta.model_dump_json().encode()
+
     @classmethod
-    def load(cls, data: bytes) -> Pipeline:
-        """Restore a pipeline from `save` output; fails clearly on another format."""
+    def load(cls, data: bytes, *, cluster: bool = True) -> Pipeline:
+        """Restore a pipeline from `save` output, or from `chain_bytes` of a snapshot and
+        the deltas written after it; fails clearly on another format.
+
+        With ``cluster=False`` the tickets of the deltas (and any the snapshot had not
+        clustered yet) stay queued for `cluster_pending` instead of being clustered now.
+        """
         try:
             header = json.loads(data)
         except ValueError as error:
             raise SnapshotError(f"snapshot is not JSON: {error}") from None
+        deltas: list[Any] = []
+        if isinstance(header, dict) and "chain_version" in header:
+            if header["chain_version"] != CHAIN_VERSION:
+                raise SnapshotError(
+                    f"checkpoint chain_version {header['chain_version']!r} is not "
+                    f"{CHAIN_VERSION}: rebuild the state by replaying the events"
+                )
+            deltas = list(header.get("deltas") or [])
+            header = header.get("base")
         version = header.get("schema_version") if isinstance(header, dict) else None
-        if version != SCHEMA_VERSION:
+        if version not in (1, SCHEMA_VERSION):
             raise SnapshotError(
                 f"snapshot schema_version {version!r} is not {SCHEMA_VERSION}: "
                 "rebuild the state by replaying the events"
             )
         try:
             snapshot = _Snapshot.model_validate(header)
+            changes = [_Delta.model_validate(delta) for delta in deltas]
         except ValidationError as error:
             raise SnapshotError(f"snapshot is invalid: {error}") from None
+        for delta in changes:
+            if delta.delta_version != DELTA_VERSION:
+                raise SnapshotError(
+                    f"delta_version {delta.delta_version!r} is not {DELTA_VERSION}: "
+                    "rebuild the state by replaying the events"
+                )
         pipeline = cls(snapshot.settings)
         book = pipeline.book_
         book.tickets = {record.ticket_id: record for record in snapshot.tickets}
@@ -322,7 +483,35 @@ class Pipeline:
         pipeline.link_decisions_ = list(snapshot.link_decisions)
         pipeline.jira_synced_until_ = snapshot.jira_synced_until
         pipeline.n_applied_ = snapshot.n_applied
+        pipeline.unclustered_ = list(snapshot.unclustered)
+        for delta in changes:
+            pipeline._apply_delta(delta)
+        if cluster:
+            pipeline.cluster_pending()
         return pipeline
+
+    def _apply_delta(self, delta: _Delta) -> None:
+        book = self.book_
+        book.tickets.update((record.ticket_id, record) for record in delta.tickets)
+        self.unclustered_.extend(
+            book.tickets[item] if isinstance(item, str) else item for item in delta.learned
+        )
+        tables: list[tuple[dict[str, Any], dict[str, Any]]] = [
+            (book.defects, delta.defects),
+            (book.releases, delta.releases),
+            (book.deleted, delta.deleted),
+            (book.jira_times, delta.jira_times),
+        ]
+        for table, changes in tables:
+            for key, value in changes.items():
+                if value is None:
+                    table.pop(key, None)
+                else:
+                    table[key] = value
+        self.link_decisions_ = list(delta.link_decisions)
+        self.jira_synced_until_ = delta.jira_synced_until
+        self.cursor_ = dict(delta.cursor)
+        self.n_applied_ = delta.n_applied
 
 
 def _evidence_summary(link: Link) -> str:

@@ -24,7 +24,40 @@ from typing import Any, Protocol, runtime_checkable
 
 from problems.errors import TransientError
 
-__all__ = ["FencedRedisStore", "FileStore", "LeaseLost", "MemoryStore", "RedisStore", "StateStore"]
+__all__ = [
+    "CHAIN_VERSION",
+    "FencedRedisStore",
+    "FileStore",
+    "LeaseLost",
+    "MemoryStore",
+    "RedisStore",
+    "StateStore",
+    "chain_bytes",
+    "deltas_key",
+]
+
+CHAIN_VERSION = 1
+"""Version of a checkpoint chain: a full snapshot and the deltas written after it."""
+
+
+def chain_bytes(base: bytes, deltas: list[bytes]) -> bytes:
+    """One JSON document of a full snapshot and the deltas written after it, in order
+    (`problems.pipeline.Pipeline.load` reads it); the snapshot alone when there are none.
+
+    The parts are joined as bytes, never re-encoded, so this costs a copy, not a parse.
+
+    >>> chain_bytes(b'{"n": 1}', [b'{"d": 2}'])
+    b'{"chain_version": 1, "base": {"n": 1}, "deltas": [{"d": 2}]}'
+    """
+    if not deltas:
+        return base
+    parts = (b'{"chain_version": ', str(CHAIN_VERSION).encode(), b', "base": ', base)
+    return b"".join((*parts, b', "deltas": [', b", ".join(deltas), b"]}"))
+
+
+def deltas_key(key: str) -> str:
+    """The Redis list of the deltas written after the snapshot under ``key``."""
+    return f"{key}:deltas"
 
 
 @runtime_checkable
@@ -82,8 +115,10 @@ class FileStore:
 class RedisStore:
     """Keeps the snapshot under one Redis key of a synchronous redis-py client.
 
-    A ``SET`` of one key is atomic, so a reader sees the old snapshot or the new one,
-    never half of each.
+    The worker may also have appended deltas after the snapshot (`deltas_key`);
+    `load_state` returns both as one chain (`chain_bytes`), which `Pipeline.load` reads,
+    and `save_state` replaces both. A ``MULTI`` makes each atomic, so a reader sees the
+    old state or the new one, never half of each.
     """
 
     def __init__(self, client: Any, key: str) -> None:
@@ -91,11 +126,17 @@ class RedisStore:
         self.key = key
 
     def save_state(self, data: bytes) -> None:
-        self.client.set(self.key, data)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.set(self.key, data)
+        pipe.delete(deltas_key(self.key))
+        pipe.execute()
 
     def load_state(self) -> bytes | None:
-        value = self.client.get(self.key)
-        return bytes(value) if value is not None else None
+        pipe = self.client.pipeline(transaction=True)
+        pipe.get(self.key)
+        pipe.lrange(deltas_key(self.key), 0, -1)
+        value, deltas = pipe.execute()
+        return chain_bytes(bytes(value), [bytes(d) for d in deltas]) if value is not None else None
 
 
 class LeaseLost(TransientError):
@@ -193,26 +234,37 @@ class FencedRedisStore:
         self.client.eval(script, 1, self.lease_key, self.token)
 
     def save_state(self, data: bytes) -> None:
-        """Write the state and renew the lease, or raise `LeaseLost` and write nothing."""
-        keys = [self.lease_key, self.owner_key, self.key]
-        arguments = (self.token, self.lease_ms, data, self.base_owner)
+        """Write a full snapshot (dropping the deltas it replaces) and renew the lease, or
+        raise `LeaseLost` and write nothing."""
+        self._write(data, "base")
+
+    def save_delta(self, data: bytes) -> None:
+        """Append a delta after the snapshot, fenced like `save_state`."""
+        self._write(data, "delta")
+
+    def _write(self, data: bytes, mode: str) -> None:
+        keys = [self.lease_key, self.owner_key, self.key, deltas_key(self.key)]
+        arguments = (self.token, self.lease_ms, data, self.base_owner, mode)
         if not self.client.eval(_SAVE_SCRIPT, len(keys), *keys, *arguments):
             raise LeaseLost(f"lease {self.lease_key!r} is held by another process")
         self.base_owner = self.token
 
     def load_state(self) -> bytes | None:
-        """The state, remembering who wrote it (a lapsed lease may be taken back only
-        while that is still the latest checkpoint)."""
+        """The state (snapshot and deltas, as `chain_bytes`), remembering who wrote it (a
+        lapsed lease may be taken back only while that is still the latest checkpoint)."""
         pipe = self.client.pipeline(transaction=True)
         pipe.get(self.key)
+        pipe.lrange(deltas_key(self.key), 0, -1)
         pipe.get(self.owner_key)
-        value, owner = pipe.execute()
+        value, deltas, owner = pipe.execute()
         self.base_owner = owner.decode() if isinstance(owner, bytes) else (owner or "")
-        return bytes(value) if value is not None else None
+        return chain_bytes(bytes(value), [bytes(d) for d in deltas]) if value is not None else None
 
 
-# Write the checkpoint only while holding the lease: KEYS = lease, owner, state;
-# ARGV = token, lease ms, data, base owner. One script, so the check and the write are atomic.
+# Write the checkpoint only while holding the lease: KEYS = lease, owner, state, deltas;
+# ARGV = token, lease ms, data, base owner, mode. One script, so the check and the write
+# are atomic: a full snapshot ("base") replaces the state and drops the deltas it covers; a
+# "delta" is appended after them.
 _SAVE_SCRIPT = """
 local holder = redis.call('GET', KEYS[1])
 if holder == false then
@@ -226,7 +278,12 @@ if holder ~= ARGV[1] then
   return 0
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('SET', KEYS[3], ARGV[3])
+if ARGV[5] == 'delta' then
+  redis.call('RPUSH', KEYS[4], ARGV[3])
+else
+  redis.call('SET', KEYS[3], ARGV[3])
+  redis.call('DEL', KEYS[4])
+end
 redis.call('SET', KEYS[2], ARGV[1])
 return 1
 """

@@ -25,6 +25,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import unicodedata
+from collections.abc import Callable
 
 __all__ = [
     "PLACEHOLDERS",
@@ -110,6 +111,63 @@ def _mask_phone(match: re.Match[str]) -> str:
     return "[phone]"
 
 
+_DIGITS = "0123456789"
+_IPV6_HINT = re.compile(r"[0-9A-Fa-f]:[0-9A-Fa-f:]|::")
+_SECRET_WORDS = ("pass", "pwd", "secret", "key", "token")
+# Every key `_KNOWN_KEYS` matches holds one of these.
+_KEY_PARTS = ("_live_", "_test_", "AKIA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "xox", "AIza")
+_RUN_32 = re.compile(r"[A-Za-z0-9+/_]{32}")
+
+
+def _n_digits(text: str) -> int:
+    """Digits ``\\d`` can match: exact for ASCII text, an upper bound otherwise."""
+    if text.isascii():
+        return sum(text.count(digit) for digit in _DIGITS)
+    return len(text)  # \d also matches other scripts' digits: never skip on non-ASCII text
+
+
+def _may_hold_secret_word(text: str, words: tuple[str, ...]) -> bool:
+    # IGNORECASE also folds a few non-ASCII letters onto ASCII ones (U+017F onto s,
+    # U+212A onto k), so the cheap lower-case test is exact only for ASCII text.
+    if not text.isascii():
+        return True
+    lower = text.lower()
+    return any(word in lower for word in words)
+
+
+def _has_long_run(text: str) -> bool:
+    # A run of 32 key characters holds no white space, so it lies inside one word.
+    return any(len(word) >= 32 and _RUN_32.search(word) for word in text.split())
+
+
+# Each step: the pattern, its replacement, and a cheap test that is true whenever the
+# pattern can replace anything in the text (a necessary condition, never a heuristic):
+# most ticket text holds no personal data, and scanning it with ten regular expressions
+# was most of the cost of keeping a ticket. Steps run in this order on the text left by
+# the previous step, exactly as without the tests.
+_Step = tuple[re.Pattern[str], "str | Callable[[re.Match[str]], str]", "Callable[[str], bool]"]
+_STEPS: tuple[_Step, ...] = (
+    (_EMAIL, "[email]", lambda text: "@" in text),
+    (_JWT, "[token]", lambda text: "eyJ" in text),
+    (_KNOWN_KEYS, "[token]", lambda text: any(part in text for part in _KEY_PARTS)),
+    (
+        _BEARER,
+        lambda m: f"{m.group(1)}{m.group(2)}[token]",
+        lambda text: _may_hold_secret_word(text, ("bearer", "basic", "token")),
+    ),
+    (
+        _SECRET_PAIR,
+        lambda m: m.group(0) if m.group(3) in PLACEHOLDERS else f"{m.group(1)}{m.group(2)}[secret]",
+        lambda text: ("=" in text or ":" in text) and _may_hold_secret_word(text, _SECRET_WORDS),
+    ),
+    (_LONG_TOKEN, "[token]", _has_long_run),
+    (_IPV6, _mask_ipv6, lambda text: ":" in text and _IPV6_HINT.search(text) is not None),
+    (_IPV4, _mask_ipv4, lambda text: text.count(".") >= 3 and _n_digits(text) >= 4),
+    (_CARD, _mask_card, lambda text: _n_digits(text) >= 13),
+    (_PHONE, _mask_phone, lambda text: _n_digits(text) >= 9),
+)
+
+
 def mask_pii(text: str) -> str:
     """Replace personal data and secrets in ``text`` by bracketed placeholders.
 
@@ -124,19 +182,16 @@ def mask_pii(text: str) -> str:
     >>> mask_pii(mask_pii("token=abc sk_live_0123456789abcdef"))
     'token=[secret] [token]'
     """
-    text = _EMAIL.sub("[email]", text)
-    text = _JWT.sub("[token]", text)
-    text = _KNOWN_KEYS.sub("[token]", text)
-    text = _BEARER.sub(lambda m: f"{m.group(1)}{m.group(2)}[token]", text)
-    text = _SECRET_PAIR.sub(
-        lambda m: m.group(0) if m.group(3) in PLACEHOLDERS else f"{m.group(1)}{m.group(2)}[secret]",
-        text,
-    )
-    text = _LONG_TOKEN.sub("[token]", text)
-    text = _IPV6.sub(_mask_ipv6, text)
-    text = _IPV4.sub(_mask_ipv4, text)
-    text = _CARD.sub(_mask_card, text)
-    text = _PHONE.sub(_mask_phone, text)
+    for pattern, replacement, may_match in _STEPS:
+        if may_match(text):
+            text = pattern.sub(replacement, text)
+    return text
+
+
+def _mask_pii_every_step(text: str) -> str:
+    """`mask_pii` without the cheap tests: the reference the tests compare it with."""
+    for pattern, replacement, _ in _STEPS:
+        text = pattern.sub(replacement, text)
     return text
 
 

@@ -13,6 +13,7 @@ import redis
 from problems import streams
 from problems.events import event_kind, parse_event
 from problems.pipeline import Pipeline
+from problems.store import RedisStore, deltas_key
 from tests.builders import jira_issue_payload, ticket_payload
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "push",
     "reference",
     "reference_snapshot",
+    "saved_cursor",
     "saved_state",
     "start_reference",
 ]
@@ -122,13 +124,21 @@ def reference(events: Sequence[dict[str, Any]]) -> Pipeline:
 
 
 def saved_state(client: redis.Redis) -> bytes | None:
-    value = client.get(streams.CHECKPOINT_KEY)
-    return bytes(value) if value is not None else None
+    """The worker's checkpoint: its last full snapshot and the deltas after it."""
+    return RedisStore(client, streams.CHECKPOINT_KEY).load_state()
+
+
+def saved_cursor(client: redis.Redis) -> dict[str, str]:
+    """The cursor of the checkpoint (of its last delta if any), without loading the state."""
+    last = client.lindex(deltas_key(streams.CHECKPOINT_KEY), -1)
+    data = last if last is not None else client.get(streams.CHECKPOINT_KEY)
+    return dict(json.loads(data)["cursor"]) if data is not None else {}
 
 
 def comparable(snapshot: bytes) -> dict[str, Any]:
-    """A snapshot without the stream cursor (stream ids differ from run to run)."""
-    document = json.loads(snapshot)
+    """The state a checkpoint restores to (snapshot and deltas, every queued ticket
+    clustered), as a document without the stream cursor (ids differ from run to run)."""
+    document = json.loads(Pipeline.load(snapshot).save())
     document.pop("cursor", None)
     return document
 
@@ -143,10 +153,9 @@ def differences(left: dict[str, Any], right: dict[str, Any]) -> list[str]:
 
 def done(client: redis.Redis, group: str = streams.GROUP) -> bool:
     """Whether the checkpoint covers the last entry of every input stream, all acked."""
-    data = saved_state(client)
-    if data is None:
+    cursor = saved_cursor(client)
+    if not cursor:
         return False
-    cursor = json.loads(data).get("cursor", {})
     for stream in streams.INPUT_STREAMS:
         last = client.xrevrange(stream, count=1)
         if not last:

@@ -203,3 +203,59 @@ def test_published_schema_files_are_current() -> None:
     folder = Path(__file__).resolve().parent.parent / "schemas"
     for name, schema in json_schemas().items():
         assert json.loads((folder / name).read_text()) == schema, f"regenerate {name}"
+
+
+def _outcome(raw: bytes, expect: str | None) -> tuple[str, Any]:
+    try:
+        event = parse_event(raw, expect=expect)
+    except InvalidEvent as error:
+        return "invalid", error.errors
+    return type(event).__name__, event.model_dump(mode="json")
+
+
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=30)
+    | st.sampled_from(["2026-03-02T09:00:00Z", "jira:issue_created", "ticket.closed", "x-1"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=8,
+)
+_FIELDS = st.sampled_from(
+    [
+        "event_type",
+        "webhookEvent",
+        "ticket_id",
+        "opened_at",
+        "closed_at",
+        "customer",
+        "severity",
+        "csat",
+        "tags",
+        "jira_keys",
+        "timestamp",
+        "issue",
+        "version",
+        "extra",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(["ticket", "jira_issue", "jira_version"]),
+    st.sampled_from(["ticket", "jira_issue", "jira_version"]),
+    st.dictionaries(_FIELDS, _JSON_VALUES, max_size=3),
+)
+def test_expected_kind_only_makes_parsing_faster(
+    built: str, expect: str, overrides: dict[str, Any]
+) -> None:
+    base = {
+        "ticket": ticket_payload,
+        "jira_issue": jira_issue_payload,
+        "jira_version": jira_version_payload,
+    }[built]()
+    raw = json.dumps({**base, **overrides}).encode()
+    assert _outcome(raw, expect) == _outcome(raw, None)

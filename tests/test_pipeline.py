@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from problems.errors import SnapshotError
-from problems.events import Event, parse_event
+from problems.events import Event, TicketClosed, parse_event
 from problems.pipeline import Pipeline
 from tests.builders import jira_issue_payload, jira_version_payload, ticket_payload
 
@@ -121,3 +121,44 @@ def test_snapshot_of_another_version_fails_clearly() -> None:
         Pipeline.load(json.dumps(data).encode())
     with pytest.raises(SnapshotError, match="not JSON"):
         Pipeline.load(b"\x80pickle")
+
+
+def test_snapshot_and_deltas_restore_the_uninterrupted_state() -> None:
+    from problems.sample import generate_sample
+    from problems.store import chain_bytes
+
+    events = [parse_event(payload) for payload in generate_sample(seed=4, n_tickets=400).events]
+    first = next(event for event in events if isinstance(event, TicketClosed))
+    reclose = ticket_payload(
+        event_id="again", ticket_id=first.ticket_id, closed_at="2026-09-01T10:00:00Z"
+    )
+    events.append(parse_event(reclose))  # a close of a ticket in the snapshot
+    reference = Pipeline()
+    reference.apply_many(events)
+
+    pipeline = Pipeline()
+    pipeline.defer_clustering = True  # clustering lags behind, as in the worker
+    pipeline.apply_many(events[:150])
+    pipeline.cluster_pending(40)
+    base = pipeline.save()
+    deltas = []
+    for start in range(150, len(events), 97):
+        pipeline.apply_many(events[start : start + 97])
+        pipeline.cluster_pending(30)
+        deltas.append(pipeline.save_delta())
+    assert max(len(delta) for delta in deltas) < len(base)  # grows with the change only
+    assert Pipeline.load(chain_bytes(base, deltas)).save() == reference.save()
+    queued = Pipeline.load(chain_bytes(base, deltas), cluster=False)
+    assert len(queued.unclustered_) == len(reference.tickets_) - 40  # all but the first 40
+    assert queued.cluster_pending() > 0 and queued.save() == reference.save()
+    pipeline.cluster_pending()
+    assert pipeline.save() == reference.save()
+
+
+def test_version_1_snapshot_still_loads() -> None:
+    pipeline = Pipeline()
+    pipeline.apply_many(_tickets(6))
+    document = json.loads(pipeline.save())
+    document["schema_version"] = 1
+    del document["unclustered"]
+    assert Pipeline.load(json.dumps(document).encode()).save() == pipeline.save()

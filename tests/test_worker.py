@@ -24,6 +24,7 @@ from tests.poison import (
     poison_corpus,
     push,
     reference_snapshot,
+    saved_cursor,
     saved_state,
 )
 
@@ -113,7 +114,7 @@ def test_poison_corpus_is_dead_lettered_and_good_events_applied(
     assert b"larger than" in letters[ids["10 MB description"]][b"reason"]
     assert b"nested" in letters[ids["deeply nested JSON"]][b"reason"]
 
-    state = json.loads(saved_state(redis_client) or b"{}")
+    state = comparable(saved_state(redis_client) or b"")
     assert sorted(ticket["ticket_id"] for ticket in state["tickets"]) == sorted(
         payload["ticket_id"] for payload in good
     )
@@ -134,7 +135,7 @@ def test_pipeline_bug_is_isolated_and_dead_lettered(
     letters = redis_client.xrange(streams.DLQ_STREAM)
     assert len(letters) == 1
     assert b"RuntimeError" in letters[0][1][b"reason"]
-    state = json.loads(saved_state(redis_client) or b"{}")
+    state = comparable(saved_state(redis_client) or b"")
     kept = sorted(ticket["ticket_id"] for ticket in state["tickets"])
     assert kept == sorted(f"T-{index}" for index in range(20) if index != 7)
 
@@ -198,10 +199,10 @@ def test_trimming_keeps_everything_after_the_checkpoint(
     wait_until(lambda: done(redis_client), 90, workers=[worker])
     push(redis_client, events[1_000:])
     wait_until(lambda: done(redis_client), 90, workers=[worker])
-    cursor = json.loads(saved_state(redis_client) or b"{}")["cursor"][streams.TICKETS_STREAM]
+    cursor = saved_cursor(redis_client)[streams.TICKETS_STREAM]
     # Trimming (MINID at the checkpoint cursor) removed old entries but never the cursor
     # entry or anything after it.
     assert redis_client.xrange(streams.TICKETS_STREAM, min=cursor, max=cursor)
     assert redis_client.xlen(streams.TICKETS_STREAM) < 1_500
-    state = json.loads(saved_state(redis_client) or b"{}")
+    state = comparable(saved_state(redis_client) or b"")
     assert len(state["tickets"]) == 1_500

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
 import subprocess
@@ -23,6 +22,7 @@ from tests.poison import (
     done,
     push,
     reference_snapshot,
+    saved_cursor,
     saved_state,
     start_reference,
 )
@@ -33,8 +33,7 @@ SpawnWorker = Callable[..., WorkerProcess]
 
 
 def _cursor(client: redis.Redis) -> dict[str, str]:
-    data = saved_state(client)
-    return dict(json.loads(data)["cursor"]) if data else {}
+    return saved_cursor(client)
 
 
 def _applied_once(snapshot: dict[str, object], events: list[dict[str, object]]) -> None:

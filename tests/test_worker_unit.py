@@ -106,3 +106,11 @@ def test_asyncapi_document_lists_the_streams(tmp_path: Path) -> None:
     channels = set(json.loads(out.read_text())["channels"])
     assert {"tickets", "jira_issues", "jira_versions", "control", "register"} <= channels
     assert "dead_letters" in channels
+
+
+def test_settings_take_the_redis_url_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    import worker
+
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    settings = worker.WorkerSettings(redis_url="redis://127.0.0.1:6390/7")
+    assert settings.redis_url == "redis://127.0.0.1:6390/7"
