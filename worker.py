@@ -56,6 +56,8 @@ from faststream.message import StreamMessage
 from faststream.redis import RedisBroker, StreamSub
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from redis._parsers import Encoder
+from redis.connection import PythonRespSerializer
 
 from problems import streams
 from problems.errors import InvalidEvent
@@ -246,7 +248,14 @@ class Worker:
         self._load_state = load_state
         self.token = f"{settings.consumer}:{uuid.uuid4().hex[:12]}"
         self.redis: aredis.Redis = aredis.Redis.from_url(settings.redis_url)
-        self.sync: redis.Redis = redis.Redis.from_url(settings.redis_url)
+        # The checkpoint writer packs commands in Python: hiredis' packer copies a
+        # checkpoint argument twice (hundreds of MB for a full snapshot) holding the GIL,
+        # which froze the event loop for seconds; Python's passes a large value through
+        # uncopied and ``sendall`` releases the GIL. Replies are still parsed by hiredis.
+        self.sync: redis.Redis = redis.Redis.from_url(
+            settings.redis_url,
+            command_packer=PythonRespSerializer(6_000, Encoder("utf-8", "strict", False).encode),
+        )
         self.store = FencedRedisStore(
             self.sync,
             settings.checkpoint_key,
@@ -265,6 +274,8 @@ class Worker:
         # Held while the engine changes (clustering runs in a thread) or is read whole
         # (full snapshot, register); ingest and delta checkpoints never need it.
         self.engine_lock = asyncio.Lock()
+        self.base_in_flight = False
+        """A full snapshot holds or waits for ``engine_lock`` (see `checkpoint`)."""
         self.need_base = True
         self.since_base = 0
         self.last_base = time.monotonic()
@@ -288,6 +299,7 @@ class Worker:
         self.latency = _Latency()
         self.clustered_latency = _Latency()
         self.last_checkpoint_seconds = 0.0
+        self.last_delta_seconds = 0.0
         self.last_checkpoint_bytes = 0
         self.last_base_seconds = 0.0
         self.last_base_bytes = 0
@@ -494,7 +506,8 @@ class Worker:
         # Caught up: this read did not fill a batch, and no stream did for a while (the
         # Jira streams are small: their short batches say nothing about the tickets').
         caught_up = now - self.last_full_batch_at >= 0.05
-        if self._checkpoint_due(caught_up=caught_up):
+        # While a full snapshot is written, keep applying: the timer checkpoints after it.
+        if not self.write_lock.locked() and self._checkpoint_due(caught_up=caught_up):
             try:
                 await self.checkpoint()
             except (redis.ConnectionError, redis.TimeoutError, OSError) as error:
@@ -578,6 +591,10 @@ class Worker:
             if failed is None:
                 break
             poisoned.add(failed)
+        # A checkpoint may have landed after the reload (a snapshot written in a thread):
+        # the reloaded state's change tracking then overlaps it, and only a full
+        # snapshot is sure to be right after it.
+        self.need_base = True
         self.counters["isolations"] += 1
 
     async def _apply_one_by_one(
@@ -659,10 +676,10 @@ class Worker:
             return True
         # Once the backlog is drained there is no batch to share a checkpoint with: write
         # it now rather than wait out the timer. Either way, space checkpoints so that
-        # writing them takes at most a fifth of the time (a full snapshot grows with the
-        # state; a delta does not).
+        # writing deltas takes at most a fifth of the time (a full snapshot is written
+        # in a thread: its duration must not hold the next deltas back).
         wait = 0.0 if caught_up else self.settings.checkpoint_seconds
-        interval = max(wait, 4 * self.last_checkpoint_seconds)
+        interval = max(wait, 4 * self.last_delta_seconds)
         elapsed = time.monotonic() - self.last_checkpoint
         return self.since_checkpoint > 0 and elapsed >= interval
 
@@ -673,56 +690,95 @@ class Worker:
         appended after the last full snapshot, or a full snapshot that replaces both when
         one is due (`_base_due`) or asked for (``base``). Either holds every applied
         entry's effect: masked records, new tickets in order, the cursor.
+
+        A full snapshot of a large state takes long to encode, so it is taken as a view
+        (`Pipeline.snapshot_view`, cheap, under the locks) and encoded and written in a
+        thread: the event loop keeps applying batches and answering HTTP meanwhile.
+        Clustering waits (the view references the engine), and so does the next
+        checkpoint (the write lock): a delta appended before the snapshot landed would
+        be deleted with the deltas it replaces, so deltas are only ever written after it.
         """
         async with self.write_lock:
             base = base or self._base_due() or not hasattr(self.pipeline, "save_delta")
-            # A full snapshot holds the engine: wait for the clustering step in flight.
-            engine = self.engine_lock if base else contextlib.nullcontext()
-            async with engine, self.lock:
-                has_work = self.since_checkpoint or any(self.unacked.values())
-                if not self.leader or not (has_work or force or base):
-                    return False
-                self.pipeline.cursor_ = {s: c for s, c in self.cursor.items() if c is not None}
-                started = time.perf_counter()
-                data: bytes = self.pipeline.save() if base else self.pipeline.save_delta()
-                acks, self.unacked = self.unacked, defaultdict(list)
-                covered, self.since_checkpoint = self.since_checkpoint, 0
-                since_base = self.since_base
-                cursor = dict(self.cursor)
-            write = self.store.save_state if base else self.store.save_delta
+            if not base:
+                return await self._write_checkpoint(force, base)
+            # A full snapshot holds the engine until written: no clustering step may
+            # change it under the encoder. Flagged first, so /metrics stops waiting for
+            # the engine as soon as the snapshot queues for it.
+            self.base_in_flight = True
             try:
-                await asyncio.to_thread(write, data)
-            except LeaseLost:
-                self._lost("checkpoint refused: another worker holds the lease")
+                async with self.engine_lock:
+                    return await self._write_checkpoint(force, base)
+            finally:
+                self.base_in_flight = False
+
+    async def _write_checkpoint(self, force: bool, base: bool) -> bool:
+        async with self.lock:
+            has_work = self.since_checkpoint or any(self.unacked.values())
+            if not self.leader or not (has_work or force or base):
                 return False
-            except (redis.ConnectionError, redis.TimeoutError, OSError):
-                async with self.lock:  # try again later: nothing is acknowledged
-                    for stream, ids in acks.items():
-                        self.unacked[stream][:0] = ids
-                    self.since_checkpoint += covered
-                    # The changes taken for this write are gone from the tracking:
-                    # only a full snapshot holds them now.
-                    self.need_base = True
-                raise
-            durable_at = time.time()
-            self.last_checkpoint = time.monotonic()
-            self.last_checkpoint_seconds = time.perf_counter() - started
-            self.last_checkpoint_bytes = len(data)
-            self.counters["checkpoints"] += 1
-            if base:
-                self.counters["base_checkpoints"] += 1
-                self.need_base = False
-                self.since_base -= since_base
-                self.last_base = time.monotonic()
-                self.last_base_seconds = self.last_checkpoint_seconds
-                self.last_base_bytes = len(data)
-            await self._ack(acks, cursor)
-            self.latency.observe_many(
-                max(0.0, durable_at - streams.entry_id_key(entry_id)[0] / 1000)
-                for ids in acks.values()
-                for entry_id in ids
-            )
-            return True
+            pipeline = self.pipeline
+            pipeline.cursor_ = {s: c for s, c in self.cursor.items() if c is not None}
+            started = time.perf_counter()
+            encode: Callable[[], bytes | bytearray]
+            # Views are taken here and encoded in the thread: a snapshot, and the delta
+            # after one (it holds everything applied while the snapshot was written).
+            if base and hasattr(pipeline, "snapshot_view"):
+                view = pipeline.snapshot_view()
+                encode = lambda: pipeline.encode_snapshot(view)  # noqa: E731
+            elif not base and hasattr(pipeline, "delta_view"):
+                view = pipeline.delta_view()
+                encode = lambda: pipeline.encode_delta(view)  # noqa: E731
+            else:  # a state without views (small): encoded here
+                data = pipeline.save() if base else pipeline.save_delta()
+                encode = lambda: data  # noqa: E731
+            acks, self.unacked = self.unacked, defaultdict(list)
+            covered, self.since_checkpoint = self.since_checkpoint, 0
+            since_base = self.since_base
+            cursor = dict(self.cursor)
+        write = self.store.save_state if base else self.store.save_delta
+
+        def encode_and_write() -> int:
+            data = encode()
+            write(data)
+            return len(data)
+
+        try:
+            size = await _to_thread_to_the_end(encode_and_write)
+        except LeaseLost:
+            self._lost("checkpoint refused: another worker holds the lease")
+            return False
+        except BaseException:
+            # Not written (Redis away, cancelled, a bug in encoding): nothing is
+            # acknowledged, and the changes taken for this write are gone from the
+            # tracking, so only a full snapshot holds them now.
+            for stream, ids in acks.items():
+                self.unacked[stream][:0] = ids
+            self.since_checkpoint += covered
+            self.need_base = True
+            raise
+        durable_at = time.time()
+        elapsed = time.perf_counter() - started
+        self.last_checkpoint = time.monotonic()
+        self.last_checkpoint_seconds = elapsed
+        self.last_checkpoint_bytes = size
+        self.counters["checkpoints"] += 1
+        if base:
+            self.counters["base_checkpoints"] += 1
+            self.need_base = False
+            self.since_base -= since_base
+            self.last_base = time.monotonic()
+            self.last_base_seconds = elapsed
+            self.last_base_bytes = size
+        else:
+            self.last_delta_seconds = elapsed
+        await self._ack(acks, cursor)
+        self.latency.observe_many(
+            max(0.0, durable_at - streams.entry_id_key(entry_id)[0] / 1000)
+            for ids in acks.values()
+            for entry_id in ids
+        )
+        return True
 
     async def _ack(self, acks: dict[str, list[bytes]], cursor: dict[str, str | None]) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -810,6 +866,8 @@ class Worker:
                 last_catch_up = now
                 await self._catch_up()
             quiet = now - max(self.last_batch_at.values(), default=0.0) >= 0.05
+            if self.write_lock.locked():
+                continue  # a full snapshot is being written: checkpoint after it lands
             if self._checkpoint_due(caught_up=quiet):
                 await self.checkpoint()
             elif self._compaction_due():
@@ -1011,6 +1069,11 @@ class Worker:
         if self.pipeline is None or not hasattr(self.pipeline, "stats"):
             return {}
         now = time.monotonic()
+        if self.base_in_flight:
+            # A full snapshot holds the engine until written, perhaps for a minute: answer
+            # with the last counts (none yet: empty) rather than stall /metrics. (A
+            # clustering step holds it too, but briefly: waiting for it keeps counts fresh.)
+            return self._stats_cache
         if now - self._stats_at >= 5.0 or self._stats_of is not self.pipeline:
             async with self.engine_lock:
                 self._stats_cache = self.pipeline.stats()
@@ -1159,6 +1222,19 @@ class Worker:
             [(f'{{quantile="{q}"}}', value) for q, value in clustered if value is not None],
         )
         return "\n".join(lines) + "\n"
+
+
+async def _to_thread_to_the_end(job: Callable[[], int]) -> int:
+    """``asyncio.to_thread(job)``, but a cancelled caller still waits for the job to end:
+    the write lock must not be released while a write is still in flight in a thread (a
+    later delta could land before that snapshot, which would then delete it)."""
+    future = asyncio.ensure_future(asyncio.to_thread(job))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        with contextlib.suppress(BaseException):
+            await future
+        raise
 
 
 def _text(value: bytes | str) -> str:

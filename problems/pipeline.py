@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import networkx as nx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic_core import to_json
 
 from problems.book import RecordBook
 from problems.cluster.engine import ClusterEngine
@@ -378,24 +379,46 @@ class Pipeline:
 
         Also starts a new delta: the next `save_delta` holds what changes after this.
         """
-        self.book_.take_touched()
+        return bytes(self.encode_snapshot(self.snapshot_view()))
+
+    def snapshot_view(self) -> dict[str, Any]:
+        """The fields of a full snapshot, taken cheaply so the worker can encode them in
+        another thread (`encode_snapshot`) while events keep being applied.
+
+        The containers that `apply_many` changes are copied (shallow: records are frozen);
+        the engine is referenced, not copied, so the caller must keep `cluster_pending`
+        from running until `encode_snapshot` returns. Also starts a new delta.
+        """
+        book = self.book_
+        book.take_touched()
         self._learned_since_save = []
-        snapshot = _Snapshot(
-            schema_version=SCHEMA_VERSION,
-            settings=self.settings,
-            tickets=list(self.tickets_.values()),
-            defects=sorted(self.defects_.values(), key=lambda record: record.key),
-            releases=sorted(self.releases_.values(), key=lambda record: record.id),
-            deleted=dict(sorted(self.book_.deleted.items())),
-            jira_times=dict(sorted(self.book_.jira_times.items())),
-            engine=self.engine_.to_state(),
-            link_decisions=list(self.link_decisions_),
-            jira_synced_until=self.jira_synced_until_,
-            cursor=dict(sorted(self.cursor_.items())),
-            n_applied=self.n_applied_,
-            unclustered=list(self.unclustered_),
-        )
-        return snapshot.model_dump_json().encode()
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "settings": self.settings,
+            "tickets": list(book.tickets.values()),
+            "defects": sorted(book.defects.values(), key=lambda record: record.key),
+            "releases": sorted(book.releases.values(), key=lambda record: record.id),
+            "deleted": dict(sorted(book.deleted.items())),
+            "jira_times": dict(sorted(book.jira_times.items())),
+            "engine": self.engine_,
+            "link_decisions": list(self.link_decisions_),
+            "jira_synced_until": self.jira_synced_until_,
+            "cursor": dict(sorted(self.cursor_.items())),
+            "n_applied": self.n_applied_,
+            "unclustered": list(self.unclustered_),
+        }
+
+    @staticmethod
+    def encode_snapshot(view: dict[str, Any]) -> bytearray:
+        """`snapshot_view` as the JSON of `_Snapshot` (the very bytes its
+        ``model_dump_json`` gives), written in pieces of `_CHUNK` items into one buffer.
+
+        Pieces, because one serializer call holds the GIL until it returns: encoding a
+        million tickets at once would freeze every other thread (the worker's event loop)
+        for the whole time. One buffer, because holding the text, its bytes and the
+        pieces at once costs two to three times the snapshot's size in memory.
+        """
+        return _encode_fields(_Snapshot, view)
 
     def save_delta(self) -> bytes:
         """What changed since the last `save` or `save_delta`, as versioned JSON bytes.
@@ -405,6 +428,12 @@ class Pipeline:
         tickets from the snapshot's engine, which gives the very same clusters.
         `Pipeline.load` of `chain_bytes(snapshot, [delta, ...])` restores this state.
         """
+        return bytes(self.encode_delta(self.delta_view()))
+
+    def delta_view(self) -> dict[str, Any]:
+        """The fields of a delta (`save_delta`), taken so that `encode_delta` can run in
+        another thread: after a long full snapshot the first delta holds everything
+        applied meanwhile, too much to encode on the worker's event loop."""
         book = self.book_
         touched = book.take_touched()
         learned, self._learned_since_save = self._learned_since_save, []
@@ -412,26 +441,31 @@ class Pipeline:
         keys: dict[str, list[str]] = {}
         for table, key in sorted(touched):
             keys.setdefault(table, []).append(key)
-        delta = _Delta(
-            delta_version=DELTA_VERSION,
+        return {
+            "delta_version": DELTA_VERSION,
             # New tickets last, in arrival order: a restore then inserts them in the
             # same order as here, and the snapshot lists tickets in that order.
-            tickets=[book.tickets[key] for key in keys.get("tickets", []) if key not in new]
+            "tickets": [book.tickets[key] for key in keys.get("tickets", []) if key not in new]
             + [book.tickets[record.ticket_id] for record in learned],
-            defects={key: book.defects.get(key) for key in keys.get("defects", [])},
-            releases={key: book.releases.get(key) for key in keys.get("releases", [])},
-            deleted={key: book.deleted.get(key) for key in keys.get("deleted", [])},
-            jira_times={key: book.jira_times.get(key) for key in keys.get("jira_times", [])},
-            learned=[
+            "defects": {key: book.defects.get(key) for key in keys.get("defects", [])},
+            "releases": {key: book.releases.get(key) for key in keys.get("releases", [])},
+            "deleted": {key: book.deleted.get(key) for key in keys.get("deleted", [])},
+            "jira_times": {key: book.jira_times.get(key) for key in keys.get("jira_times", [])},
+            "learned": [
                 record.ticket_id if book.tickets[record.ticket_id] is record else record
                 for record in learned
             ],
-            link_decisions=list(self.link_decisions_),
-            jira_synced_until=self.jira_synced_until_,
-            cursor=dict(sorted(self.cursor_.items())),
-            n_applied=self.n_applied_,
-        )
-        return delta.model_dump_json().encode()
+            "link_decisions": list(self.link_decisions_),
+            "jira_synced_until": self.jira_synced_until_,
+            "cursor": dict(sorted(self.cursor_.items())),
+            "n_applied": self.n_applied_,
+        }
+
+    @staticmethod
+    def encode_delta(view: dict[str, Any]) -> bytearray:
+        """`delta_view` as the JSON of `_Delta` (the bytes of its ``model_dump_json``),
+        in pieces like `encode_snapshot`."""
+        return _encode_fields(_Delta, view)
 
     @classmethod
     def load(cls, data: bytes, *, cluster: bool = True) -> Pipeline:
@@ -528,3 +562,78 @@ def _evidence_summary(link: Link) -> str:
     if evidence.component_share is not None:
         parts.append(f"component match {evidence.component_share:.0%}")
     return "; ".join(parts)
+
+
+_CHUNK = 1_000
+"""Items serialized per call by `Pipeline.encode_snapshot`: a few milliseconds each."""
+
+_ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
+
+
+def _adapter(annotation: Any) -> TypeAdapter[Any]:
+    adapter = _ADAPTERS.get(annotation)
+    if adapter is None:
+        adapter = _ADAPTERS[annotation] = TypeAdapter(annotation)
+    return adapter
+
+
+def _encode_fields(model: type[BaseModel], values: dict[str, Any]) -> bytearray:
+    """``model(**values).model_dump_json()`` as bytes, without building the model, a
+    field at a time; ``engine`` (a `ClusterEngine`) is encoded from its state here."""
+    out = bytearray(b"{")
+    for index, (name, field) in enumerate(model.model_fields.items()):
+        out += b',"' if index else b'"'
+        out += name.encode()
+        out += b'":'
+        value = values[name]
+        if isinstance(value, ClusterEngine):
+            _encode_any(value.to_state(), out)
+        else:
+            _encode_typed(_adapter(field.annotation), value, out)
+    out += b"}"
+    return out
+
+
+def _encode_typed(adapter: TypeAdapter[Any], value: Any, out: bytearray) -> None:
+    """A field of `_Snapshot` with its own serializer; long lists and dicts in slices
+    (the same adapter serializes a slice: the element type is the same)."""
+    if isinstance(value, list) and len(value) > _CHUNK:
+        out += b"["
+        for start in range(0, len(value), _CHUNK):
+            if start:
+                out += b","
+            out += adapter.dump_json(value[start : start + _CHUNK])[1:-1]
+        out += b"]"
+    elif isinstance(value, dict) and len(value) > _CHUNK:
+        items = list(value.items())
+        out += b"{"
+        for start in range(0, len(items), _CHUNK):
+            if start:
+                out += b","
+            out += adapter.dump_json(dict(items[start : start + _CHUNK]))[1:-1]
+        out += b"}"
+    else:
+        out += adapter.dump_json(value)
+
+
+def _encode_any(value: Any, out: bytearray) -> None:
+    """The engine's JSON-able state, as pydantic serializes ``Any`` (so the bytes are
+    those of ``model_dump_json``), descending into containers longer than `_CHUNK`."""
+    if isinstance(value, dict) and value:
+        out += b"{"
+        for index, (key, item) in enumerate(value.items()):
+            if index:
+                out += b","
+            out += to_json(key)
+            out += b":"
+            _encode_any(item, out)
+        out += b"}"
+    elif isinstance(value, list) and len(value) > _CHUNK:
+        out += b"["
+        for start in range(0, len(value), _CHUNK):
+            if start:
+                out += b","
+            out += to_json(value[start : start + _CHUNK])[1:-1]
+        out += b"]"
+    else:
+        out += to_json(value)

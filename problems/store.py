@@ -233,16 +233,16 @@ class FencedRedisStore:
         script = "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end"
         self.client.eval(script, 1, self.lease_key, self.token)
 
-    def save_state(self, data: bytes) -> None:
+    def save_state(self, data: bytes | bytearray) -> None:
         """Write a full snapshot (dropping the deltas it replaces) and renew the lease, or
         raise `LeaseLost` and write nothing."""
         self._write(data, "base")
 
-    def save_delta(self, data: bytes) -> None:
+    def save_delta(self, data: bytes | bytearray) -> None:
         """Append a delta after the snapshot, fenced like `save_state`."""
         self._write(data, "delta")
 
-    def _write(self, data: bytes, mode: str) -> None:
+    def _write(self, data: bytes | bytearray, mode: str) -> None:
         keys = [self.lease_key, self.owner_key, self.key, deltas_key(self.key)]
         arguments = (self.token, self.lease_ms, data, self.base_owner, mode)
         if not self.client.eval(_SAVE_SCRIPT, len(keys), *keys, *arguments):

@@ -206,3 +206,75 @@ def test_trimming_keeps_everything_after_the_checkpoint(
     assert redis_client.xlen(streams.TICKETS_STREAM) < 1_500
     state = comparable(saved_state(redis_client) or b"")
     assert len(state["tickets"]) == 1_500
+
+
+async def test_loop_keeps_serving_while_a_full_snapshot_is_written(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    """A full snapshot is encoded and written off the event loop: while one is in
+    flight (held open here, as a very large state would hold it), /health and /metrics
+    answer and batches are applied, but nothing is acked before a checkpoint holds it,
+    and the delta written after the snapshot lands survives it."""
+    import asyncio
+    import threading
+    import time
+
+    import worker as worker_module
+    from problems.pipeline import Pipeline
+    from problems.store import deltas_key
+
+    tickets = [
+        ticket_payload(event_id=f"e-{index}", ticket_id=f"T-{index}", subject=f"case {index}")
+        for index in range(60)
+    ]
+    push(redis_client, tickets[:40])
+    settings = worker_module.WorkerSettings(redis_url=redis_url, consumer="snapshot-test")
+    instance = worker_module.Worker(settings)
+    await instance.acquire()
+    try:
+        await instance.recover()  # applies the first 40 and writes the first snapshot
+        await instance.metrics_text(0, 0)
+        # Hold the next snapshot's encoding open (the engine is encoded in it): a state
+        # encoded on the event loop would freeze the loop for the whole time.
+        entered, release = threading.Event(), threading.Event()
+        engine = instance.pipeline.engine_
+        to_state = engine.to_state
+
+        def slow_to_state() -> dict[str, object]:
+            entered.set()
+            release.wait(5.0)
+            return to_state()
+
+        engine.to_state = slow_to_state
+        push(redis_client, tickets[40:])
+        started = time.monotonic()
+        writing = asyncio.create_task(instance.checkpoint(base=True))
+        while not entered.is_set():
+            await asyncio.sleep(0.01)
+
+        assert instance.healthy() == (True, "ok")
+        text = await asyncio.wait_for(instance.metrics_text(0, 0), 2.0)
+        assert "problems_tickets 40" in text
+        stream, group = streams.TICKETS_STREAM, settings.group
+        reply = await instance.redis.xreadgroup(group, settings.consumer, {stream: ">"})
+        entries = reply[0][1]
+        assert len(entries) == 20
+        await asyncio.wait_for(instance.handle_batch(stream, entries), 2.0)
+        assert len(instance.pipeline.tickets_) == 60
+        assert time.monotonic() - started < 2.0, "the event loop was held by the snapshot"
+        assert not writing.done()
+        # Applied, not durable yet: still pending.
+        assert redis_client.xpending(stream, group)["pending"] == 20
+
+        release.set()
+        assert await writing
+        assert redis_client.xpending(stream, group)["pending"] == 20  # not in that base
+        assert await instance.checkpoint()  # a delta, after the snapshot
+        assert redis_client.xpending(stream, group)["pending"] == 0
+        assert redis_client.llen(deltas_key(settings.checkpoint_key)) == 1
+        restored = Pipeline.load(instance.store.load_state() or b"")
+        assert set(restored.tickets_) == {f"T-{index}" for index in range(60)}
+        assert restored.cursor_[stream] == entries[-1][0].decode()
+    finally:
+        release.set()
+        await instance.stop()
