@@ -812,15 +812,8 @@ class ClusterEngine:
         # common features: every product below runs on those few columns only. Values
         # sit on the 2**-16 grid, so these sums are exact and equal to any other order.
         columns = np.unique(rows.indices)
-        table = _lookup(rows.shape[1])
-        table[columns] = np.arange(columns.size, dtype=np.int32)
-        try:
-            compact_columns = table[rows.indices]
-        finally:
-            table[columns] = -1
-        compact = sp.csr_matrix(
-            (rows.data, compact_columns, rows.indptr), shape=(n_rows, columns.size)
-        )
+        compact = _restrict(rows, columns)
+        compact_columns = compact.indices
         if self._common.size:
             position = np.minimum(np.searchsorted(self._common, columns), self._common.size - 1)
             is_common = self._common[position] == columns
