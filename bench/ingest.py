@@ -12,6 +12,10 @@ seconds (``time.process_time``, the machine is shared) and reported as the media
   the records, so it includes ``mask_record``);
 * ``total``: parse and apply, line by line, on a fresh book.
 
+Cleaned short texts (customer names, subjects) are remembered by `problems.text`; every
+stage of every round starts with that memory empty, as a single pass over the stream would
+(the sample repeats 315 customer names and 517 subjects over 3,147 tickets).
+
 Prints one line per stage, then ONE JSON line last: events per CPU second per stage.
 
 Run: ``python bench/ingest.py`` (``--repeat``, ``--events``).
@@ -38,6 +42,14 @@ from problems.events import (
 )
 from problems.records import defect_record, release_record, ticket_record
 
+try:
+    from problems.text import forget_short_texts
+except ImportError:  # an older tree (the before figure): it remembers nothing
+
+    def forget_short_texts() -> None:
+        pass
+
+
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "default" / "events.jsonl"
 
 
@@ -61,6 +73,9 @@ def _cpu_seconds(stages: dict[str, Callable[[], object]], repeat: int) -> dict[s
     times: dict[str, list[float]] = {name: [] for name in stages}
     for _ in range(repeat):
         for name, run in stages.items():
+            # Every stage sees each short text (name, subject) as new at first, as one
+            # pass of a stream would, not as remembered from the stage before.
+            forget_short_texts()
             start = time.process_time()
             run()
             times[name].append(time.process_time() - start)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import ipaddress
 import re
 import string
+import unicodedata
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from problems.text import mask_pii, normalize
+from problems.text import clean_ticket_text, mask_pii, normalize
 
 _WORDS = st.text(alphabet=string.ascii_letters + " .,:;!?-", max_size=40)
 _LOCAL = st.text(alphabet=string.ascii_lowercase + string.digits + "._+-", min_size=1, max_size=15)
@@ -99,9 +100,11 @@ def test_api_keys_never_survive(before: str, key: str, after: str) -> None:
 def test_password_values_never_survive(
     before: str, pair_and_value: tuple[str, str], after: str
 ) -> None:
-    pair, value = pair_and_value
+    pair = pair_and_value[0]
     masked = mask_pii(f"{before} {pair} ;{after}")
-    assert f"{pair.split(value)[0]}{value}" not in masked
+    # The whole pair, not the text before the value's first occurrence: the value may
+    # also occur in the name ("secret=secret").
+    assert pair not in masked
 
 
 @settings(max_examples=150, deadline=None)
@@ -143,6 +146,11 @@ _TRICKY = st.lists(
             # and with non-ASCII look-alikes (IGNORECASE folds U+017F onto s).
             *("PassWord", "SECRET", "pwd", "ſecret", "KEY", " = ", "\t", "fe80:", "1:2:3:"),
             *("+1 ", "(415) ", "555-", "0134", ".10.", "1111-"),
+            # Whole matches and near misses of the patterns that are tried only near a
+            # hint or at the start of a run (phone, IPv4, IPv6, email, secret pairs).
+            *("(02) 1234 5678", "555.123.4567", "+44 20 7441 9438", "2026-03-01 10:22"),
+            *("10.0.0.1:8080", "1.2.3.4.5", "fe80::1", "1:2:3:4:5:6:7:8", "g::1", "::"),
+            *("a@b.co", "x.y@z", "@@", "%+a@b.cc", "client_secret = ", "x='a b'"),
         ]
     ),
     max_size=60,
@@ -165,6 +173,65 @@ def test_digit_count_is_exact_on_ascii_and_an_upper_bound_otherwise(text: str) -
     digits = len(re.findall(r"\d", text))
     facts = _Facts(text)
     assert facts.digits == digits if text.isascii() else facts.digits >= digits
+
+
+# Longest matches first: "+" with 3 digits, "(" with 4 and a separator in front of the
+# number, an IPv4 address with a port, a full IPv6 address, a card; then the pieces.
+_WHOLE = (
+    *("+555-(0212) 1234-5678", "+1 (415) 555-0134", "020 7946 0958", "555.123.4567"),
+    *("255.255.255.255:65535", "10.0.0.1.", "1.2.3.4.5", "fe80::1ff:fe23:4567:890a"),
+    *("1:2:3:4:5:6:7:8", "4111 1111 1111 1111", "4111-1111-1111-1111", "jane.doe@example.com"),
+    *("client_secret = 'a b'", "access-token:x", "Bearer abcdefgh123", "2026-03-01 10:22:03"),
+)
+
+
+def test_long_texts_are_masked_as_by_the_reference() -> None:
+    """Long texts of many pieces: matches next to matches and to near misses, hints far
+    from their match, everything the tries near hints must not get wrong."""
+    import random
+
+    from problems.text import _mask_pii_every_step
+
+    pieces = [*_WHOLE, *_WHOLE, *"0123456789 .:-+()@_=\n", "ſ", "٣", "eyJ", "xox", "ab"]
+    rng = random.Random(7)
+    for _ in range(400):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 150)))
+        for candidate in (text, text.encode("ascii", "ignore").decode()):
+            assert mask_pii(candidate) == _mask_pii_every_step(candidate), candidate
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(_TRICKY, st.text(max_size=200)))
+def test_short_texts_are_cleaned_the_same_when_remembered(text: str) -> None:
+    from problems.text import forget_short_texts, strip_quoted
+
+    expected = mask_pii(strip_quoted(unicodedata.normalize("NFKC", text)))
+    forget_short_texts()
+    assert clean_ticket_text(text) == expected
+    assert clean_ticket_text(text) == expected  # remembered the second time
+
+
+_LINES = st.lists(
+    st.sampled_from(
+        [
+            *("Export fails.", "", "  ", "Thanks,", "thanks", "Best regards,", "Regards"),
+            *("-- ", "--", "Cheers", "Thank you,", "> quoted", "  > quoted", ">"),
+            *("On Mon, 3 May 2026, Bob wrote:", "-----Original Message-----"),
+            *("From: Ann", "Sent from my iPhone", "from: x", "ſent from my phone", "Ann"),
+            *("thanks a lot", "wrote: x", "\r", "\x0b", "\x1c", "\u2028", "é"),
+        ]
+    ),
+    max_size=14,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_LINES, st.sampled_from(["\n", "\r\n", "\r", "\x0c", "\u2029"]))
+def test_strip_quoted_is_the_line_by_line_reference(lines: list[str], separator: str) -> None:
+    from problems.text import _strip_quoted_lines, strip_quoted
+
+    text = separator.join(lines)
+    assert strip_quoted(text) == _strip_quoted_lines(text.splitlines())
 
 
 def test_cheap_tests_never_change_what_is_masked_on_the_sample() -> None:
