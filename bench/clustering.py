@@ -10,7 +10,11 @@ it measures, on one core:
 * the assignment alone (rows featurized beforehand), which is the engine's own cost;
 * the featurizer alone;
 * ``learn_one`` in a loop on the first 2,000 tickets;
-* Drain3 (default settings) on the same subjects, the baseline.
+* Drain3 (default settings) on the same subjects, the baseline;
+* the one-off cost of the compiled (numba) loops: the first ``learn_many`` of a fresh
+  process less the same call on a second engine, with the machine code loaded from its
+  cache (``first_call_extra_cpu_s``, every process pays it) and compiled from scratch
+  into an empty cache (``compile_extra_cpu_s``, the first run on a machine pays it).
 
 The growth exponent is the slope of log(time) against log(n) over the sizes run (1 means
 linear). The last line of stdout is one JSON object with every figure.
@@ -33,6 +37,7 @@ import os
 import resource
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -40,6 +45,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 LEARN_ONE_TICKETS = 2_000
+FIRST_CALL_TICKETS = 600
 
 
 def _records(n_tickets: int, seed: int) -> list[Any]:
@@ -79,9 +85,29 @@ def _timed(action: Any) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
+def _first_call(seed: int, params: dict[str, Any]) -> dict[str, float]:
+    """CPU seconds of importing the engine, of its first ``learn_many`` in this process
+    and of the same call on a second engine (the difference is the one-off cost)."""
+    records = _records(FIRST_CALL_TICKETS, seed)
+    start = time.process_time()
+    from problems.cluster import ClusterEngine
+
+    import_s = time.process_time() - start
+    cpus = []
+    for _ in range(2):
+        engine = ClusterEngine(seed=seed, **params)
+        cpus.append(_timed(lambda engine=engine: engine.learn_many(records))[1])
+    return {
+        "import_cpu_s": round(import_s, 3),
+        "first_call_cpu_s": round(cpus[0], 3),
+        "first_call_extra_cpu_s": round(cpus[0] - cpus[1], 3),
+    }
+
+
 def _measure(n_tickets: int, seed: int, params: dict[str, Any], repeat: int) -> dict[str, Any]:
     """Run in a child process: every figure for one size (medians over ``repeat`` runs of
     ``learn_many``, each on a fresh engine)."""
+    first_call = _first_call(seed, params)
     from problems.cluster import ClusterEngine
 
     records = _records(n_tickets, seed)
@@ -136,6 +162,7 @@ def _measure(n_tickets: int, seed: int, params: dict[str, Any], repeat: int) -> 
         "clusters": n_clusters,
         "groups_live": int(engine.base_gids_.size),
         "load_average": [round(load, 2) for load in os.getloadavg()],
+        **first_call,
     }
 
 
@@ -143,14 +170,42 @@ def _child(queue: Any, n_tickets: int, seed: int, params: dict[str, Any], repeat
     queue.put(_measure(n_tickets, seed, params, repeat))
 
 
-def _run_isolated(n_tickets: int, seed: int, params: dict[str, Any], repeat: int) -> dict[str, Any]:
+def _compile_child(queue: Any, seed: int, params: dict[str, Any]) -> None:
+    queue.put(_first_call(seed, params))
+
+
+def _spawned(target: Any, *args: Any) -> dict[str, Any]:
     context = mp.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=_child, args=(queue, n_tickets, seed, params, repeat))
+    process = context.Process(target=target, args=(queue, *args))
     process.start()
     result: dict[str, Any] = queue.get()
     process.join()
     return result
+
+
+def _run_isolated(n_tickets: int, seed: int, params: dict[str, Any], repeat: int) -> dict[str, Any]:
+    return _spawned(_child, n_tickets, seed, params, repeat)
+
+
+def _compile_cost(seed: int, params: dict[str, Any]) -> dict[str, Any]:
+    """`_first_call` in a fresh process whose numba cache is empty: what the first run
+    on a machine (or after the compiled code changed) pays once."""
+    previous = os.environ.get("NUMBA_CACHE_DIR")
+    with tempfile.TemporaryDirectory() as empty_cache:
+        os.environ["NUMBA_CACHE_DIR"] = empty_cache
+        try:
+            result = _spawned(_compile_child, seed, params)
+        finally:
+            if previous is None:
+                del os.environ["NUMBA_CACHE_DIR"]
+            else:
+                os.environ["NUMBA_CACHE_DIR"] = previous
+    return {
+        "compile_first_call_cpu_s": result["first_call_cpu_s"],
+        "compile_extra_cpu_s": result["first_call_extra_cpu_s"],
+        "compile_import_cpu_s": result["import_cpu_s"],
+    }
 
 
 def _slope(xs: list[float], ys: list[float]) -> float | None:
@@ -179,6 +234,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     args = parser.parse_args(argv)
     sizes = sorted(set(args.sizes + ([1_000_000] if args.full else [])))
+    compile_cost = _compile_cost(args.seed, args.params)
+    print(json.dumps(compile_cost), flush=True)
     runs = []
     for size in sizes:
         result = _run_isolated(size, args.seed, args.params, args.repeat)
@@ -205,6 +262,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             None if exponent_many_cpu is None else round(exponent_many_cpu, 3)
         ),
         "growth_exponent_assign": None if exponent_assign is None else round(exponent_assign, 3),
+        "first_call_extra_cpu_s": largest["first_call_extra_cpu_s"],
+        **compile_cost,
         "runs": runs,
         "params": args.params,
     }

@@ -230,9 +230,13 @@ def rerank_and_duplicates(labeled: LabeledSet) -> dict[str, Any]:
         for scope_name, grouper in groupers.items()
         for t, g in grouper.groups().items()
     }
+    # Re-ranking can only reorder its candidates: the share of queries with a duplicate
+    # among them bounds every R@k of the re-ranked list.
+    held = [rank is not None and rank <= 100 for rank in found.engine_rank.values()]
     return {
         "ranks": ranks,
         "labels": labels,
+        "candidates_hold_duplicate": round(sum(held) / len(held), 6) if held else None,
         "candidates_s": round(candidate_seconds, 1),
         "rerank_queries_per_s": round(len(ranks) / rerank_seconds, 1) if rerank_seconds else None,
         "grouping_ms_per_ticket": round(1000 * grouping_seconds / len(labeled.records), 3),
@@ -375,6 +379,7 @@ def evaluate_labeled(
         "tfidf_fit_and_rank_s": round(tfidf_seconds, 2),
         "candidates_s": reranked["candidates_s"],
         "rerank_queries_per_s": reranked["rerank_queries_per_s"],
+        "rerank_candidates_hold_duplicate": reranked["candidates_hold_duplicate"],
         "duplicates_grouping_ms_per_ticket": reranked["grouping_ms_per_ticket"],
     }
     _log(f"{labeled.name}: clustering (Drain3)")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from problems.cluster.features import (
     BLOCKS,
@@ -190,3 +193,79 @@ def test_clearing_the_column_cache_changes_no_row(monkeypatch: pytest.MonkeyPatc
     small_cache = TicketFeaturizer()
     for _ in range(2):
         assert (small_cache.transform(tickets) != expected).nnz == 0
+
+
+def _signature_words(pattern: re.Pattern[str], text: str) -> list[str]:
+    """The words `extract_signatures` turns into signatures when it scans with
+    ``pattern``."""
+    from problems.cluster.features import _ERROR_CODE, _EXCEPTION
+
+    found = []
+    for match in pattern.finditer(text):
+        start = match.start()
+        if start and (text[start - 1].isalnum() or text[start - 1] in "_$-"):
+            continue
+        word = match.group(0).rstrip("-")
+        if _EXCEPTION.fullmatch(word) or (word[1:2].isupper() and _ERROR_CODE.fullmatch(word)):
+            found.append(word)
+    return found
+
+
+_PIECES = (
+    "Exception Error Panic Failure Fault A AB Ab x é É - -- _ $ . : 1 503 ORA-00942 ECONN ERR_"
+)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from([*_PIECES.split(), " "]), max_size=14).map("".join))
+def test_candidate_scan_finds_what_the_simple_scan_finds(text: str) -> None:
+    """The scan skips ordinary capitalised words but none that make a signature."""
+    from problems.cluster.features import _CANDIDATE
+
+    simple = re.compile(r"[A-Z][A-Za-z0-9_$-]{3,}")
+    assert _signature_words(_CANDIDATE, text) == _signature_words(simple, text)
+
+
+def test_a_capital_followed_by_dashes_is_no_signature() -> None:
+    # It used to raise IndexError (a one-letter word once the dashes are stripped).
+    assert extract_signatures("see A--- here, B-- too") == []
+
+
+def test_word_gram_columns_are_those_of_the_words_and_joined_pairs() -> None:
+    documents = [["namenode", "heartbeat", "lost"], [], ["x"], ["dfs.name.dir", "x_1", "x"]]
+    words = [word for document in documents for word in document]
+    pairs = [" ".join(pair) for document in documents for pair in itertools.pairwise(document)]
+    featurizer = TicketFeaturizer()
+    columns, rows = featurizer._word_gram_columns(documents)
+    assert columns.tolist() == featurizer._token_columns(words + pairs).tolist()
+    assert rows.tolist() == [0, 0, 0, 2, 3, 3, 3, 0, 0, 3, 3]  # words, then pairs
+    empty_columns, empty_rows = featurizer._word_gram_columns([[], []])
+    assert empty_columns.size == empty_rows.size == 0
+
+
+def test_version_family_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("problems.cluster.features._FAMILY_CACHE_SIZE", 2)
+    assert [version_family(v) for v in ("1.2.3", "2.0", "x", "1.2.3", "")] == [
+        "1.2",
+        "2.0",
+        "x",
+        "1.2",
+        None,
+    ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(max_size=12), max_size=20), st.sampled_from([3, 16, 2**10, 2**19]))
+def test_batch_hashing_gives_scikit_learns_columns(tokens: list[str], n_features: int) -> None:
+    from sklearn.utils import murmurhash3_32
+
+    from problems.cluster.hashing import token_columns
+
+    tokens = [token for token in tokens if token.encode("utf-8", "ignore").decode() == token]
+    expected = []
+    for token in tokens:
+        signed = murmurhash3_32(token, seed=0)
+        expected.append(
+            (2**31 - n_features) % n_features if signed == -(2**31) else abs(signed) % n_features
+        )
+    assert token_columns(tokens, n_features).tolist() == expected

@@ -17,7 +17,9 @@ tickets, a point fixed by the number of tickets learned. In between, learned tic
 in a *delta* buffer, summed per group. Candidate groups for a ticket are found through
 *informative* features only (those not in the sums of many groups): the few groups of the
 matrix that share most, and the few delta groups that share most. Only those are scored,
-exactly, on all features.
+exactly, on all features. Tickets are taken in segments: a few sparse products prepare
+every score a segment needs, and a compiled loop (`problems.cluster.placement`) places
+its tickets one by one.
 
 Rows are put on a grid of ``2**-16`` on intake. Every value is then non-negative and every
 sum of products exact in float64, so sums come out the same whatever the grouping: a batch
@@ -84,6 +86,7 @@ from problems.cluster.features import (
     version_family,
 )
 from problems.cluster.model import Assignment, ClusterSummary, Correction, LineageEntry
+from problems.cluster.placement import place_segment, top_per_row, upper_grams
 
 __all__ = ["SCHEMA_VERSION", "ClusterEngine", "TicketLike"]
 
@@ -219,7 +222,9 @@ def _prune(counter: dict[str, int], keep: int) -> dict[str, int]:
 
 
 def _words(subject: str) -> list[str]:
-    text = _PLACEHOLDER.sub(" ", subject.lower())
+    text = subject.lower()
+    if "[" in text or "<" in text:  # the substitution scans every position
+        text = _PLACEHOLDER.sub(" ", text)
     return list(dict.fromkeys(w for w in _WORD.findall(text) if w not in _STOP_WORDS))
 
 
@@ -268,6 +273,18 @@ def _empty_rows(n_rows: int, n_columns: int) -> sp.csr_matrix:
         (np.zeros(0), np.zeros(0, dtype=np.int32), np.zeros(n_rows + 1, dtype=np.int64)),
         shape=(n_rows, n_columns),
     )
+
+
+def _unique(values: np.ndarray) -> np.ndarray:
+    """The distinct values, sorted (as `np.unique`, whose hash table is several times
+    slower than one sort on these integer arrays)."""
+    ordered = np.sort(values, axis=None)
+    if ordered.size == 0:
+        return ordered
+    first = np.empty(ordered.size, dtype=bool)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    return ordered[first]
 
 
 def _truncate_rows(matrix: sp.csr_matrix, keep: int) -> sp.csr_matrix:
@@ -324,9 +341,10 @@ def _restrict(matrix: sp.csr_matrix, columns: np.ndarray) -> sp.csr_matrix:
 def _rows_from_triplets(
     rows: np.ndarray, columns: np.ndarray, values: np.ndarray, shape: tuple[int, int]
 ) -> sp.csr_matrix:
-    """A canonical CSR matrix summing duplicate entries in the order given."""
+    """A canonical CSR matrix summing duplicate entries (values on the grid: their sum
+    is exact, the same in any order)."""
     keys = rows.astype(np.int64) * shape[1] + columns.astype(np.int64)
-    order = np.argsort(keys, kind="stable")
+    order = np.argsort(keys)
     keys, values = keys[order], values[order]
     if keys.size:
         starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
@@ -351,65 +369,13 @@ def _row_sums(matrix: sp.csr_matrix) -> np.ndarray:
     return np.bincount(row_ids, weights=matrix.data, minlength=matrix.shape[0])
 
 
-_SCRATCH: dict[int, np.ndarray] = {}
+def _gather(matrix: sp.csr_matrix, row_ids: np.ndarray, columns: np.ndarray) -> sp.csr_matrix:
+    """Rows ``row_ids`` of ``matrix`` on the sorted ``columns`` only, renumbered
+    ``0..len(columns)-1`` (``len(row_ids) x len(columns)``).
 
-
-def _pair_dots(
-    left: sp.csr_matrix, left_rows: np.ndarray, right: sp.csr_matrix, right_rows: np.ndarray
-) -> np.ndarray:
-    """Dot products of ``left[left_rows[k]]`` and ``right[right_rows[k]]`` for every k.
-
-    Each right row (a group sum, possibly long) is spread once into a dense scratch
-    vector, and the short left rows (tickets) paired with it are gathered from there:
-    linear in the entries touched, whatever the width of the rows.
+    Only the entries of the chosen rows are gathered, in plain numpy: no scipy row
+    slicing, which validates and copies far more than the few rows needed.
     """
-    result = np.zeros(left_rows.size)
-    if left_rows.size == 0:
-        return result
-    if np.unique(left_rows).size < np.unique(right_rows).size:
-        # Fewer distinct left rows: spread those instead (the product is symmetric).
-        return _pair_dots(right, right_rows, left, left_rows)
-    scratch = _SCRATCH.get(left.shape[1])
-    if scratch is None:
-        scratch = _SCRATCH[left.shape[1]] = np.zeros(left.shape[1])
-    order = np.argsort(right_rows, kind="stable")
-    sorted_right = right_rows[order]
-    bounds = np.flatnonzero(np.diff(sorted_right)) + 1
-    starts = np.concatenate([[0], bounds]).tolist()
-    stops = np.concatenate([bounds, [sorted_right.size]]).tolist()
-    left_lengths = np.diff(left.indptr)
-    for start, stop in zip(starts, stops, strict=True):
-        row = int(sorted_right[start])
-        lo, hi = right.indptr[row], right.indptr[row + 1]
-        if hi == lo:
-            continue
-        columns = right.indices[lo:hi]
-        scratch[columns] = right.data[lo:hi]
-        pairs = order[start:stop]
-        sources = left_rows[pairs]
-        lengths = left_lengths[sources]
-        total = int(lengths.sum())
-        if total:
-            firsts = left.indptr[sources]
-            entries = np.repeat(firsts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
-            products = scratch[left.indices[entries]] * left.data[entries]
-            labels = np.repeat(np.arange(pairs.size), lengths)
-            result[pairs] = np.bincount(labels, weights=products, minlength=pairs.size)
-        scratch[columns] = 0.0
-    return result
-
-
-def _dots_against(
-    matrix: sp.csr_matrix, row_ids: np.ndarray, columns: np.ndarray, compact_t: sp.csr_matrix
-) -> np.ndarray:
-    """Dense ``(len(row_ids), n)``: rows ``row_ids`` of ``matrix`` dotted with ``n`` rows
-    given compacted and transposed (``compact_t``: ``len(columns) x n``).
-
-    Only the entries of the chosen rows on ``columns`` are gathered, in plain numpy: no
-    scipy row slicing, which validates and copies far more than the few rows needed.
-    """
-    if row_ids.size == 0:
-        return np.zeros((0, compact_t.shape[1]))
     starts = matrix.indptr[row_ids]
     lengths = matrix.indptr[row_ids + 1] - starts
     total = int(lengths.sum())
@@ -424,19 +390,28 @@ def _dots_against(
     owner = np.repeat(np.arange(row_ids.size), lengths)[keep]
     indptr = np.zeros(row_ids.size + 1, dtype=np.int64)
     np.cumsum(np.bincount(owner, minlength=row_ids.size), out=indptr[1:])
-    restricted = sp.csr_matrix(
+    return sp.csr_matrix(
         (matrix.data[entries[keep]], position[keep], indptr), shape=(row_ids.size, columns.size)
     )
-    return np.asarray((restricted @ compact_t).toarray())
 
 
-def _row_dot(left: sp.csr_matrix, i: int, right: sp.csr_matrix, j: int) -> float:
-    a0, a1 = left.indptr[i], left.indptr[i + 1]
-    b0, b1 = right.indptr[j], right.indptr[j + 1]
-    _, ia, ib = np.intersect1d(
-        left.indices[a0:a1], right.indices[b0:b1], assume_unique=True, return_indices=True
-    )
-    return float(np.dot(left.data[a0:a1][ia], right.data[b0:b1][ib])) if ia.size else 0.0
+def _dots_against(
+    matrix: sp.csr_matrix, row_ids: np.ndarray, columns: np.ndarray, compact_t: sp.csr_matrix
+) -> np.ndarray:
+    """Dense ``(len(row_ids), n)``: rows ``row_ids`` of ``matrix`` dotted with ``n`` rows
+    given compacted and transposed (``compact_t``: ``len(columns) x n``)."""
+    if row_ids.size == 0:
+        return np.zeros((0, compact_t.shape[1]))
+    return np.asarray((_gather(matrix, row_ids, columns) @ compact_t).toarray())
+
+
+def _keep_entries(matrix: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
+    """``matrix`` with only the entries where the mask ``keep`` (one per entry) is set."""
+    n_rows = matrix.shape[0]
+    row_of = np.repeat(np.arange(n_rows), np.diff(matrix.indptr))
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row_of[keep], minlength=n_rows), out=indptr[1:])
+    return sp.csr_matrix((matrix.data[keep], matrix.indices[keep], indptr), shape=matrix.shape)
 
 
 def _epoch(moment: datetime) -> float:
@@ -655,10 +630,6 @@ class ClusterEngine:
             row_ids, columns, values, (len(self._affected_gids), n_columns)
         )
         self._delta_index = {ticket_id: n for n, ticket_id in enumerate(self.delta_tickets_)}
-        self._recent_index: dict[str, tuple[int, int]] = {}
-        for block_no, (ticket_ids, _) in enumerate(self.recent_):
-            for row, ticket_id in enumerate(ticket_ids):
-                self._recent_index[ticket_id] = (block_no, row)
         if self.pinned_:
             pinned = sp.vstack([row for _, _, row in self.pinned_], format="csr")
             self._pinned_t = pinned.T.tocsr()
@@ -811,7 +782,7 @@ class ClusterEngine:
         # The segment's rows on the columns they use (``compact``), with and without the
         # common features: every product below runs on those few columns only. Values
         # sit on the 2**-16 grid, so these sums are exact and equal to any other order.
-        columns = np.unique(rows.indices)
+        columns = _unique(rows.indices)
         compact = _restrict(rows, columns)
         compact_columns = compact.indices
         if self._common.size:
@@ -819,14 +790,20 @@ class ClusterEngine:
             is_common = self._common[position] == columns
         else:
             is_common = np.zeros(columns.size, dtype=bool)
-        compact_informative = sp.csr_matrix(
-            (np.where(is_common[compact_columns], 0.0, rows.data), compact_columns, rows.indptr),
-            shape=(n_rows, columns.size),
-        )
+        # The entries on common and on informative columns apart: a product on all the
+        # columns is the sum of the two (exact on the grid), and the common columns,
+        # shared by most tickets, carry most of the work of a product.
+        entry_common = is_common[compact_columns]
+        compact_informative = _keep_entries(compact, ~entry_common)
+        compact_common = _keep_entries(compact, entry_common)
         compact_t = compact.T.tocsr()
         informative_t = compact_informative.T.tocsr()
+        common_t = compact_common.T.tocsr()
 
-        top_base: list[list[int]] = [[] for _ in range(n_rows)]
+        # Per ticket, the ids of the _TOP_BASE base groups with the highest mean
+        # informative overlap (-1 where fewer), best first.
+        top_base = np.full((n_rows, _TOP_BASE), -1, dtype=np.int64)
+        wanted = np.zeros(0, dtype=np.int64)
         if n_base:
             kept = self._retrieval_columns
             at = np.minimum(np.searchsorted(kept, columns), max(kept.size - 1, 0))
@@ -840,30 +817,42 @@ class ClusterEngine:
                 shape=(n_rows, kept.size),
             )
             overlap = (informative @ self._retrieval_t).tocsr()
-            # Per ticket, the _TOP_BASE groups with the highest mean overlap (ties: lower
-            # position), in one sort for the whole segment.
-            row_of = np.repeat(np.arange(n_rows), np.diff(overlap.indptr))
-            values = overlap.data / self.size_[base_gids[overlap.indices]].astype(np.float64)
-            order = np.lexsort((overlap.indices, -values, row_of))
-            rank = np.arange(order.size) - overlap.indptr[row_of[order]]
-            chosen = order[rank < _TOP_BASE]
-            chosen_rows = row_of[chosen].tolist()
-            for i, position in zip(chosen_rows, overlap.indices[chosen].tolist(), strict=True):
-                top_base[i].append(position)
+            sizes = self.size_[base_gids].astype(np.float64)
+            positions = top_per_row(overlap.indptr, overlap.indices, overlap.data, sizes, _TOP_BASE)
+            chosen = positions >= 0
+            top_base[chosen] = base_gids[positions[chosen]]
+            wanted = positions[chosen]
 
+        # A must-link: a ticket nearly identical to one a person placed follows it.
+        forced = np.full(n_rows, -1, dtype=np.int64)
+        if self._pinned_t is not None:
+            pinned = (rows @ self._pinned_t).toarray()
+            nearest_pinned = np.argmax(pinned, axis=1)
+            close = pinned[np.arange(n_rows), nearest_pinned] >= self.must_link_threshold
+            for i in np.flatnonzero(close).tolist():
+                target = self._resolve(int(self._pinned_gids[nearest_pinned[i]]))
+                if target >= 0 and self.kind_[target] in _LIVE_KINDS:
+                    forced[i] = target
+
+        n_groups = len(self.groups_)
         n_affected0 = len(self._affected_gids)
         affected_gids0 = np.array(self._affected_gids, dtype=np.int64)
-        # Exact dots with every base group a ticket may be scored against: its top base
-        # groups and every group touched since the rebuild (delta candidates).
-        wanted = [position for chosen_positions in top_base for position in chosen_positions]
-        touched_positions = self._base_pos[affected_gids0] if n_affected0 else affected_gids0
-        base_rows = np.unique(
+        # Exact dots with every base group a ticket may be scored against or join: its
+        # top base groups, its must-link target, every group touched since the rebuild.
+        touched_positions = self._base_pos[affected_gids0]
+        forced_positions = self._base_pos[forced[forced >= 0]]
+        base_rows = _unique(
             np.concatenate(
-                [np.array(wanted, dtype=np.int64), touched_positions[touched_positions >= 0]]
+                [
+                    wanted,
+                    touched_positions[touched_positions >= 0],
+                    forced_positions[forced_positions >= 0],
+                ]
             )
         )
-        base_full = _dots_against(self.sums_, base_rows, columns, compact_t).T
-        base_local = dict(zip(base_rows.tolist(), range(base_rows.size), strict=True))
+        base_full = np.ascontiguousarray(_dots_against(self.sums_, base_rows, columns, compact_t).T)
+        base_local = np.full(max(self.sums_.shape[0], 1), -1, dtype=np.int64)
+        base_local[base_rows] = np.arange(base_rows.size)
         # Running scores of the groups touched since the rebuild (``affected``, columns
         # by local index): ``raw`` is each ticket's dot with the group's sum as it stands
         # (base sum + delta sum + segment tickets already placed there), ``retrieval``
@@ -871,122 +860,73 @@ class ClusterEngine:
         # adds its column of the segment's gram matrices; sums on the grid are exact, so
         # this equals scoring each ticket from scratch.
         width = n_affected0 + n_rows
-        # ``raw`` is column-major (placing a ticket updates one contiguous column; reads
-        # are single entries); ``retrieval`` row-major (each ticket reads its whole row).
-        raw = np.zeros((n_rows, width), order="F")
+        # Every array the compiled loop takes is C-ordered: one compiled version serves
+        # all of them (a one-row array is both C and F ordered).
+        raw = np.zeros((n_rows, width))
         retrieval = np.zeros((n_rows, width))
         if n_affected0:
-            every = np.arange(n_affected0)
-            raw[:, :n_affected0] = _dots_against(self._delta_sums, every, columns, compact_t).T
-            retrieval[:, :n_affected0] = _dots_against(
-                self._delta_sums, every, columns, informative_t
-            ).T
+            delta_sums = _gather(self._delta_sums, np.arange(n_affected0), columns)
+            retrieval[:, :n_affected0] = (delta_sums @ informative_t).toarray().T
+            raw[:, :n_affected0] = retrieval[:, :n_affected0] + (delta_sums @ common_t).toarray().T
             in_base = np.flatnonzero(touched_positions >= 0)
             if in_base.size:
-                base_columns = [base_local[p] for p in touched_positions[in_base].tolist()]
-                raw[:, in_base] += base_full[:, base_columns]
-        cosines = (compact @ compact_t).toarray()
-        overlaps = (compact_informative @ informative_t).toarray()
-        pinned = (rows @ self._pinned_t).toarray() if self._pinned_t is not None else None
+                raw[:, in_base] += base_full[:, base_local[touched_positions[in_base]]]
+        overlaps, cosines = upper_grams(
+            n_rows,
+            informative_t.indptr,
+            informative_t.indices,
+            informative_t.data,
+            common_t.indptr,
+            common_t.indices,
+            common_t.data,
+        )
 
-        local_of = self._affected_local
-        affected = self._affected_gids
-        affected_array = np.zeros(len(affected) + n_rows, dtype=np.int64)
-        affected_array[: len(affected)] = affected
-        segment_local = np.zeros(n_rows, dtype=np.int64)
-        threshold = self.similarity_threshold
-        results: list[Assignment] = []
+        # Group id -> local index and back, with room for the groups the segment creates.
+        local_of = np.full(n_groups + n_rows, -1, dtype=np.int64)
+        local_of[affected_gids0] = np.arange(n_affected0)
+        affected = np.zeros(width, dtype=np.int64)
+        affected[:n_affected0] = affected_gids0
+        base_pos = np.full(n_groups + n_rows, -1, dtype=np.int64)
+        base_pos[:n_groups] = self._base_pos[:n_groups]
+        sizes = np.zeros(n_groups + n_rows)
+        sizes[:n_groups] = self.size_[:n_groups]
+        gids, scores, is_new, segment_local, n_affected = place_segment(
+            top_base,
+            forced,
+            raw,
+            retrieval,
+            cosines,
+            overlaps,
+            base_full,
+            base_pos,
+            base_local,
+            local_of,
+            affected,
+            n_affected0,
+            sizes,
+            n_groups,
+            float(self.similarity_threshold),
+            _TOP_DELTA,
+            n_rows if commit else 1,
+        )
+        if not commit:
+            gid = -1 if is_new[0] else int(gids[0])
+            return [self._prediction(records[0].ticket_id, gid, float(scores[0]))]
+        for local in range(n_affected0, n_affected):
+            gid = int(affected[local])
+            self._affected_local[gid] = local
+            self._affected_gids.append(gid)
+        joined: list[tuple[bool, int]] = []
         recent: list[list[str]] = []
-        base_pos = self._base_pos
-        sizes = self.size_
-        for i, record in enumerate(records):
-            n_affected = len(affected)
-            candidates: dict[int, None] = dict.fromkeys(base_gids[top_base[i]].tolist())
-            row = retrieval[i, :n_affected]
-            nonzero = np.flatnonzero(row)
-            if nonzero.size:
-                mean = row[nonzero] / sizes[affected_array[nonzero]]
-                order = np.lexsort((nonzero, -mean))[:_TOP_DELTA]
-                candidates.update(dict.fromkeys(affected_array[nonzero[order]].tolist()))
-            forced = -1
-            if pinned is not None:
-                q = int(np.argmax(pinned[i]))
-                if pinned[i, q] >= self.must_link_threshold:
-                    target = self._resolve(int(self._pinned_gids[q]))
-                    if target >= 0 and self.kind_[target] in _LIVE_KINDS:
-                        forced = target
-                        candidates[target] = None
-            # Highest score wins, ties to the lower group id; a must-link target wins.
-            best_gid, best_score = -1, -math.inf
-            for gid in candidates:
-                touched = local_of.get(gid)
-                if touched is not None:
-                    dot = float(raw[i, touched])
-                else:
-                    dot = self._base_dot(rows, i, gid, base_full, base_local)
-                score = dot / max(float(sizes[gid]), 1.0)
-                if gid == forced:
-                    best_gid, best_score = gid, score
-                    break
-                if score > best_score or (score == best_score and gid < best_gid):
-                    best_gid, best_score = gid, score
-            if forced < 0 and best_score < threshold:
-                best_gid = -1
-            if not commit:
-                return [self._prediction(record.ticket_id, best_gid, best_score)]
-            is_new_group = best_gid < 0
+        for record, gid, score, is_new_group in zip(
+            records, gids.tolist(), scores.tolist(), is_new.tolist(), strict=True
+        ):
             if is_new_group:
-                best_gid = self._new_group(_CANDIDATE)
-                sizes = self.size_  # `_new_group` may have grown the arrays
-            joined = local_of.get(best_gid)
-            if joined is None:
-                joined = local_of[best_gid] = len(affected)
-                affected_array[joined] = best_gid
-                affected.append(best_gid)
-                if not is_new_group and base_pos[best_gid] >= 0:
-                    raw[:, joined] = self._base_dots(
-                        int(base_pos[best_gid]), base_full, base_local, columns, compact_t
-                    )
-            # Only later tickets read these; gram matrices are symmetric (rows = columns).
-            raw[i + 1 :, joined] += cosines[i, i + 1 :]
-            retrieval[i + 1 :, joined] += overlaps[i, i + 1 :]
-            segment_local[i] = joined
-            recent.append([] if is_new_group else list(self.groups_[best_gid].recent))
-            results.append(self._join(record, best_gid, best_score, None, is_new_group))
+                self._new_group(_CANDIDATE)
+            recent.append([] if is_new_group else list(self.groups_[gid].recent))
+            joined.append(self._join(record, gid, score, is_new_group))
         self._absorb_segment(rows, segment_local)
-        return self._nearest_members(rows, results, recent, columns, compact_t, cosines)
-
-    def _base_dot(
-        self,
-        rows: sp.csr_matrix,
-        i: int,
-        gid: int,
-        base_full: np.ndarray,
-        base_local: dict[int, int],
-    ) -> float:
-        """Ticket ``i``'s dot with the base sum of a group not touched since the rebuild."""
-        position = int(self._base_pos[gid])
-        if position < 0:
-            return 0.0
-        local = base_local.get(position)
-        if local is not None:
-            return float(base_full[i, local])
-        return _row_dot(rows, i, self.sums_, position)
-
-    def _base_dots(
-        self,
-        position: int,
-        base_full: np.ndarray,
-        base_local: dict[int, int],
-        columns: np.ndarray,
-        compact_t: sp.csr_matrix,
-    ) -> np.ndarray:
-        """Every segment ticket's dot with the base sum at ``position``."""
-        local = base_local.get(position)
-        if local is not None:
-            column: np.ndarray = base_full[:, local]
-            return column
-        return _dots_against(self.sums_, np.array([position]), columns, compact_t)[0]
+        return self._nearest_members(records, joined, recent, columns, compact_t, cosines)
 
     def _absorb_segment(self, rows: sp.csr_matrix, segment_local: np.ndarray) -> None:
         """Add the segment's rows to the delta buffer and to the per-group delta sums."""
@@ -1010,18 +950,22 @@ class ClusterEngine:
 
     def _nearest_members(
         self,
-        rows: sp.csr_matrix,
-        results: list[Assignment],
+        records: Sequence[TicketLike],
+        joined: list[tuple[bool, int]],
         recent: list[list[str]],
         columns: np.ndarray,
         compact_t: sp.csr_matrix,
         cosines: np.ndarray,
     ) -> list[Assignment]:
-        """Fill in each ticket's nearest member among its group's latest members whose
-        rows are still in the delta buffer (else the group's representative).
+        """The assignments of a segment's tickets, each with its nearest member among its
+        group's latest members whose rows are still in the delta buffer (else the group's
+        representative).
 
-        ``columns``, ``compact_t`` and ``cosines`` are the segment's compacted rows and
-        their gram matrix, from `_assign_segment`."""
+        ``joined`` holds, per ticket, whether it made a new cluster and the kind of its
+        group right after it joined; ``columns``, ``compact_t`` and ``cosines`` are the
+        segment's compacted rows and the upper triangle of their gram matrix, from
+        `_assign_segment`."""
+        n_rows = len(records)
         pair_rows, pair_entries = [], []
         for i, members in enumerate(recent):
             for ticket_id in members:
@@ -1029,57 +973,59 @@ class ClusterEngine:
                 if entry is not None:
                     pair_rows.append(i)
                     pair_entries.append(entry)
-        n_delta = self.delta_rows_.shape[0] - rows.shape[0]
-        earlier = sorted({entry for entry in pair_entries if entry < n_delta})
-        earlier_dots = _dots_against(
-            self.delta_rows_, np.array(earlier, dtype=np.int64), columns, compact_t
-        )
-        earlier_local = dict(zip(earlier, range(len(earlier)), strict=True))
-        dots = [
-            float(earlier_dots[earlier_local[entry], i])
-            if entry < n_delta
-            else float(cosines[i, entry - n_delta])
-            for i, entry in zip(pair_rows, pair_entries, strict=True)
+        rows_of = np.array(pair_rows, dtype=np.int64)
+        entries = np.array(pair_entries, dtype=np.int64)
+        n_delta = self.delta_rows_.shape[0] - n_rows
+        dots = np.zeros(entries.size)
+        is_earlier = entries < n_delta
+        earlier = _unique(entries[is_earlier])
+        earlier_dots = _dots_against(self.delta_rows_, earlier, columns, compact_t)
+        dots[is_earlier] = earlier_dots[
+            np.searchsorted(earlier, entries[is_earlier]), rows_of[is_earlier]
         ]
-        best: dict[int, tuple[float, int]] = {}
-        for i, entry, dot in zip(pair_rows, pair_entries, dots, strict=True):
-            if entry >= n_delta + i:
-                continue
-            if i not in best or dot > best[i][0]:
-                best[i] = (dot, entry)
-        updated = []
-        for i, assignment in enumerate(results):
-            nearest = None
-            if i in best:
-                nearest = self.delta_tickets_[best[i][1]]
-            elif recent[i]:
-                gid = self.tickets_[assignment.ticket_id][0]
+        in_segment = ~is_earlier
+        # ``cosines`` holds its upper triangle: a member placed before ticket i is row j < i.
+        dots[in_segment] = cosines[entries[in_segment] - n_delta, rows_of[in_segment]]
+        # Per ticket, the first of its highest dots with a member placed before it.
+        usable = np.flatnonzero(entries < n_delta + rows_of)
+        order = usable[np.lexsort((usable, -dots[usable], rows_of[usable]))]
+        first = np.ones(order.size, dtype=bool)
+        first[1:] = rows_of[order[1:]] != rows_of[order[:-1]]
+        best = np.full(n_rows, -1, dtype=np.int64)
+        best[rows_of[order[first]]] = entries[order[first]]
+        results = []
+        for record, (is_new_cluster, kind), entry, members in zip(
+            records, joined, best.tolist(), recent, strict=True
+        ):
+            ticket_id = record.ticket_id
+            gid, similarity, nearest, shared = self.tickets_[ticket_id]
+            if entry >= 0:
+                nearest = self.delta_tickets_[entry]
+            elif members:
                 nearest = self.groups_[gid].rep_ticket
-            if nearest is not None and nearest != assignment.ticket_id:
-                kept = self.tickets_[assignment.ticket_id]
-                self.tickets_[assignment.ticket_id] = (kept[0], kept[1], nearest, kept[3])
-                # Built directly: `dataclasses.replace` inspects the fields on every call.
-                assignment = Assignment(
-                    assignment.ticket_id,
-                    assignment.cluster_id,
-                    assignment.similarity,
+            if nearest == ticket_id:
+                nearest = None
+            elif nearest is not None:
+                self.tickets_[ticket_id] = (gid, similarity, nearest, shared)
+            results.append(
+                Assignment(
+                    ticket_id,
+                    self.groups_[gid].public_id if kind == _CLUSTER else None,
+                    similarity,
                     nearest,
-                    assignment.shared_fields,
-                    assignment.is_new_cluster,
-                    assignment.candidate_id,
-                    assignment.is_noise,
+                    shared,
+                    is_new_cluster,
+                    f"C-{gid:06d}" if kind == _CANDIDATE else None,
+                    kind == _NOISE,
                 )
-            updated.append(assignment)
-        return updated
+            )
+        return results
 
     def _join(
-        self,
-        record: TicketLike,
-        gid: int,
-        score: float,
-        nearest: str | None,
-        is_new_group: bool,
-    ) -> Assignment:
+        self, record: TicketLike, gid: int, score: float, is_new_group: bool
+    ) -> tuple[bool, int]:
+        """Count a ticket in group ``gid``; whether it made that group a cluster, and
+        the group's kind right after (its nearest member is filled in later)."""
         group = self.groups_[gid]
         ticket_id = record.ticket_id
         moment = _epoch(record.first_closed_at)
@@ -1139,12 +1085,12 @@ class ClusterEngine:
         elif not group.touched_by_person:
             self._auto_noise(gid)
         similarity = round(score, 6) if math.isfinite(score) else 0.0
-        self.tickets_[ticket_id] = (gid, similarity, nearest, tuple(shared))
+        self.tickets_[ticket_id] = (gid, similarity, None, tuple(shared))
         self.delta_gids_.append(gid)
         self.delta_tickets_.append(ticket_id)
         self.delta_subjects_.append(subject)
         self.n_learned_ += 1
-        return self._assignment(ticket_id, is_new_cluster)
+        return is_new_cluster, int(self.kind_[gid])
 
     def _auto_noise(self, gid: int) -> None:
         """A cluster that reads as a recurring question rather than a fault is noise."""
@@ -1259,7 +1205,7 @@ class ClusterEngine:
         entries = np.flatnonzero(positions >= 0)
         if entries.size == 0:
             return
-        dots = _pair_dots(self.delta_rows_, entries, self.sums_, positions[entries])
+        dots = _row_sums(self.delta_rows_[entries].multiply(self.sums_[positions[entries]]).tocsr())
         norms = np.sqrt(np.maximum(self.norm2_[gids[entries]], 1e-24))
         cosines = dots / norms
         for entry, cosine in zip(entries.tolist(), cosines.tolist(), strict=True):
@@ -1587,11 +1533,12 @@ class ClusterEngine:
         if entry is not None:
             row: sp.csr_matrix = self.delta_rows_[entry]
             return row
-        found = self._recent_index.get(ticket_id)
-        if found is not None:
-            block, entry = found
-            row = self.recent_[block][1][entry]
-            return row
+        # Only corrections read the recent rows: a scan beats an index rebuilt at every
+        # rebuild.
+        for ticket_ids, rows in reversed(self.recent_):
+            if ticket_id in ticket_ids:
+                row = rows[ticket_ids.index(ticket_id)]
+                return row
         for pinned_id, _, row in reversed(self.pinned_):
             if pinned_id == ticket_id:
                 return row
@@ -1765,7 +1712,7 @@ class ClusterEngine:
         self, sums: sp.csr_matrix, gids: np.ndarray, threshold: float
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Pairs ``a < b`` of rows whose group-to-group score reaches ``threshold``."""
-        sums = _restrict(sums, np.unique(sums.indices))  # same products, narrow transpose
+        sums = _restrict(sums, _unique(sums.indices))  # same products, narrow transpose
         transposed = sums.T.tocsr()
         scale = 1.0 / np.maximum(self.size_[gids].astype(np.float64), 1.0)
         found_a, found_b, found_scores = [], [], []

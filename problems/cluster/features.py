@@ -41,7 +41,8 @@ from typing import Protocol
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-from sklearn.utils import murmurhash3_32
+
+from problems.cluster.hashing import span_columns, token_columns
 
 __all__ = [
     "BLOCKS",
@@ -81,10 +82,16 @@ class TicketLike(Protocol):
 
 
 # Java/Python/.NET style: dotted package optional, class ends in Exception/Error/...
-# One cheap scan finds candidate words that start upper-case; Python then sorts them
-# out. Python's regex engine pays per starting position, so one simple pattern and a few
-# string tests on its (rare) hits beat several elaborate patterns over the whole text.
-_CANDIDATE = re.compile(r"[A-Z][A-Za-z0-9_$-]{3,}")
+# One cheap scan finds candidate words that start upper-case and either have an
+# upper-case second letter (error codes) or end in an exception suffix (before trailing
+# dashes); Python then sorts them out. Python's regex engine pays per starting position,
+# so one simple pattern and a few string tests on its (rare) hits beat several elaborate
+# patterns over the whole text; ordinary capitalised words ("Hello") never reach Python.
+# A hit runs to the end of its word, as ``[A-Z][A-Za-z0-9_$-]{3,}`` would.
+_CANDIDATE = re.compile(
+    r"[A-Z](?:[A-Z][A-Za-z0-9_$-]{2,}"
+    r"|[A-Za-z0-9_$-]*?(?:Exception|Error|Fault|Failure|Panic)-*(?![A-Za-z0-9_$-]))"
+)
 _EXCEPTION = re.compile(r"[A-Z][A-Za-z0-9_$]*(?:Exception|Error|Fault|Failure|Panic)")
 _ERROR_CODE = re.compile(
     r"[A-Z][A-Z0-9]{0,7}[-_]\d{2,6}"  # ORA-00942, ERR_1234, HDFS-1234
@@ -196,8 +203,19 @@ def version_family(version: str | None) -> str | None:
     """
     if not version:
         return None
-    parts = _VERSION_PARTS.findall(version)
-    return ".".join(parts[:2]) if parts else version.strip().lower() or None
+    # Tickets name few versions: each is parsed once (the cache is bounded).
+    family = _FAMILIES.get(version, "")
+    if family == "":
+        parts = _VERSION_PARTS.findall(version)
+        family = ".".join(parts[:2]) if parts else version.strip().lower() or None
+        if len(_FAMILIES) >= _FAMILY_CACHE_SIZE:
+            _FAMILIES.clear()
+        _FAMILIES[version] = family
+    return family
+
+
+_FAMILIES: dict[str, str | None] = {}
+_FAMILY_CACHE_SIZE = 4_096
 
 
 def _metadata_tokens(record: TicketLike, signatures: list[str]) -> list[str]:
@@ -228,10 +246,6 @@ def _words(text: str) -> list[str]:
     """Lower-case words of ``text`` (stop words and single characters dropped)."""
     dropped = _DROPPED_WORDS
     return [word for word in _WORD.findall(text.lower()) if word not in dropped]
-
-
-def _with_bigrams(words: list[str]) -> list[str]:
-    return words + list(map(" ".join, itertools.pairwise(words)))
 
 
 def _char_ngrams(text: str, low: int, high: int) -> list[str]:
@@ -352,21 +366,52 @@ class TicketFeaturizer:
         change any row.
         """
         cache = self._columns_cache
-        try:
-            return np.fromiter(map(cache.__getitem__, tokens), dtype=np.int64, count=len(tokens))
-        except KeyError:
-            pass
-        missing = set(tokens).difference(cache)
-        if len(cache) + len(missing) > _COLUMN_CACHE_SIZE:
+        columns = np.fromiter(
+            map(cache.get, tokens, itertools.repeat(-1)), dtype=np.int64, count=len(tokens)
+        )
+        missing = np.flatnonzero(columns < 0)
+        if missing.size:
+            columns[missing] = self._new_columns([tokens[at] for at in missing.tolist()])
+        return columns
+
+    def _new_columns(self, tokens: list[str]) -> np.ndarray:
+        """The columns of ``tokens`` (not cached yet), hashed in one call and cached."""
+        cache = self._columns_cache
+        if len(cache) + len(tokens) > _COLUMN_CACHE_SIZE:
             cache.clear()
-            missing = set(tokens)
-        size = self.n_features
-        for token in missing:
-            signed = murmurhash3_32(token, seed=0)
-            # abs(-2**31) overflows an int32 in scikit-learn's hasher; it defines the column
-            # as below, and so do we.
-            cache[token] = (2**31 - size) % size if signed == -(2**31) else abs(signed) % size
-        return np.fromiter(map(cache.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+        columns = token_columns(tokens, self.n_features)
+        cache.update(zip(tokens, columns.tolist(), strict=True))
+        return columns
+
+    def _word_gram_columns(self, documents: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """Columns of the words of each document, then of its bigrams ``"a b"``, and the
+        row (document) of each.
+
+        Words are ASCII (`_WORD`), so the words of all documents joined by single spaces
+        hold every word and every bigram as a slice of one byte string: they are hashed
+        from there in one call, with no cache (a cache of every bigram seen grows to
+        millions of entries, each lookup a trip to memory).
+        """
+        words = list(itertools.chain.from_iterable(documents))
+        counts = np.fromiter(map(len, documents), dtype=np.int64, count=len(documents))
+        lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+        starts = np.zeros(len(words), dtype=np.int64)
+        np.cumsum(lengths[:-1] + 1, out=starts[1:])
+        stops = starts + lengths
+        # A bigram joins a word to the next word of the same document.
+        has_next = np.ones(len(words), dtype=bool)
+        has_next[(np.cumsum(counts) - 1)[counts > 0]] = False
+        firsts = np.flatnonzero(has_next)
+        columns = span_columns(
+            " ".join(words).encode("ascii"),
+            np.concatenate([starts, starts[firsts]]),
+            np.concatenate([stops, stops[firsts + 1]]),
+            self.n_features,
+        )
+        document = np.arange(len(documents))
+        return columns, np.concatenate(
+            [np.repeat(document, counts), np.repeat(document, np.maximum(counts - 1, 0))]
+        )
 
     def _char_columns(self, subject: str) -> list[int]:
         """Columns of the character n-grams of a lower-case subject, cached per word."""
@@ -438,31 +483,33 @@ class TicketFeaturizer:
                 format="csr",
             )
         weights = self.block_weights
-        subject_words = [_with_bigrams(_words(record.subject)) for record in records]
         # Every token of the batch becomes one key ``row * n_columns + column``; one sort
         # then counts them and puts them in CSR order, whatever the number of blocks.
         keys: list[np.ndarray] = []
+        row_starts = np.arange(n_rows, dtype=np.int64) * n_columns
+
+        def word_grams(documents: list[list[str]]) -> np.ndarray:
+            """Keys (block 0) of the word 1-2 grams of one document per row."""
+            columns, rows = self._word_gram_columns(documents)
+            return row_starts[rows] + columns
 
         def add(block: int, lengths: list[int], columns: np.ndarray) -> None:
-            rows = np.repeat(np.arange(n_rows, dtype=np.int64) * n_columns, lengths)
-            keys.append(rows + columns + block * self.n_features)
+            keys.append(np.repeat(row_starts, lengths) + columns + block * self.n_features)
 
         def add_tokens(block: int, documents: list[list[str]]) -> None:
             flat = list(itertools.chain.from_iterable(documents))
             add(block, list(map(len, documents)), self._token_columns(flat))
 
+        if weights[0] or weights[2]:
+            subject_grams = word_grams([_words(record.subject) for record in records])
         if weights[0]:
-            repeat, max_chars = self.subject_repeat, self.max_text_chars
-            add_tokens(
-                0,
-                [
-                    words * repeat + _with_bigrams(_words(record.text[:max_chars]))
-                    for words, record in zip(subject_words, records, strict=True)
-                ],
-            )
+            max_chars = self.max_text_chars
+            # The subject's words count ``subject_repeat`` times, the text's once.
+            keys.extend([subject_grams] * self.subject_repeat)
+            keys.append(word_grams([_words(record.text[:max_chars]) for record in records]))
         if weights[1]:
             char_text = self.char_text_chars
-            grams = [
+            char_columns = [
                 self._char_columns(
                     (record.subject + " " + record.text[:char_text]).lower()
                     if char_text
@@ -470,10 +517,10 @@ class TicketFeaturizer:
                 )
                 for record in records
             ]
-            flat = list(itertools.chain.from_iterable(grams))
-            add(1, list(map(len, grams)), np.array(flat, dtype=np.int64))
+            flat = list(itertools.chain.from_iterable(char_columns))
+            add(1, list(map(len, char_columns)), np.array(flat, dtype=np.int64))
         if weights[2]:
-            add_tokens(2, subject_words)
+            keys.append(subject_grams + 2 * self.n_features)
         if weights[3]:
             if signatures is None:
                 signatures = [self.signatures(record) for record in records]

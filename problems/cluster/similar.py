@@ -105,7 +105,9 @@ def _truncate(rows: sp.csr_matrix, keep: int, rank_by: np.ndarray) -> sp.csr_mat
         np.lexsort((rows.indices[candidates], -rank_by[candidates], row_of[candidates]))
     ]
     rank = np.arange(order.size) - np.searchsorted(row_of[order], row_of[order], side="left")
-    kept = np.sort(np.concatenate([np.flatnonzero(~is_long), order[rank < keep]]))
+    is_kept = ~is_long
+    is_kept[order[rank < keep]] = True
+    kept = np.flatnonzero(is_kept)
     indptr = np.zeros(rows.shape[0] + 1, dtype=np.int64)
     np.cumsum(np.bincount(row_of[kept], minlength=rows.shape[0]), out=indptr[1:])
     return sp.csr_matrix((rows.data[kept], rows.indices[kept], indptr), shape=rows.shape)
@@ -300,7 +302,7 @@ class SimilarTickets:
             without them those priors do not apply to these tickets.
         """
         self._ensure()
-        rows = sp.csr_matrix(rows, dtype=np.float32)
+        rows = sp.csr_matrix(rows, dtype=np.float32, copy=True)  # ours to modify
         keep: list[int] = []
         seen: set[str] = set()
         for n, ticket_id in enumerate(ticket_ids):
@@ -309,7 +311,8 @@ class SimilarTickets:
                 keep.append(n)
         if not keep:
             return
-        rows = rows[keep]
+        if len(keep) < rows.shape[0]:
+            rows = rows[keep]
         rows.sum_duplicates()
         rows.eliminate_zeros()
         # Learn in segments that end where the IDF reference is renewed, and rank the
