@@ -27,6 +27,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -40,20 +41,24 @@ from problems.cluster.engine import ClusterEngine
 from problems.cluster.model import ClusterSummary
 from problems.cluster.rerank import Reranker
 from problems.errors import SnapshotError
-from problems.events import Event
+from problems.events import Event, TicketClosed
 from problems.graph import build_graph
 from problems.linker import Link, LinkDecision, find_spikes, problem_groups, propose_links
 from problems.records import DefectRecord, ReleaseRecord, TicketRecord
 from problems.register import ClusterInfo, LinkInfo, Register, build_register, render, week_of
 from problems.register.render import FORMATS as REGISTER_FORMATS
 from problems.register.snapshot import latest_week
-from problems.store import CHAIN_VERSION, chain_bytes
+from problems.store import CHAIN_VERSION, PARTS_CHAIN_VERSION, chain_bytes
 
 __all__ = [
     "CHAIN_VERSION",
     "DELTA_VERSION",
+    "PARTS_CHAIN_VERSION",
+    "PARTS_VERSION",
     "REGISTER_FORMATS",
     "SCHEMA_VERSION",
+    "SEGMENT_TICKETS",
+    "PartsView",
     "Pipeline",
     "PipelineSettings",
     "chain_bytes",
@@ -64,6 +69,14 @@ SCHEMA_VERSION = 2
 
 DELTA_VERSION = 1
 """Version of a delta (`Pipeline.save_delta`)."""
+
+PARTS_VERSION = 3
+"""Version of a base in parts (`Pipeline.parts_view`; ``checkpoint_version`` of its
+manifest): full snapshots (versions 1 and 2) still load."""
+
+SEGMENT_TICKETS = 10_000
+"""Tickets per part of a base in parts, in arrival order: a base rewrites only the
+segments that changed since the previous one (the tail, and those of re-closed tickets)."""
 
 
 class PipelineSettings(BaseModel):
@@ -122,6 +135,58 @@ class _Delta(BaseModel):
     n_applied: int
 
 
+class _Manifest(BaseModel):
+    """What a base in parts holds besides its parts (JSON, under the checkpoint key): the
+    small fields of the state, and how the tickets are cut. The store adds the keys of
+    the parts (``parts``) and a ``generation``."""
+
+    checkpoint_version: int
+    settings: PipelineSettings
+    cursor: dict[str, str]
+    n_applied: int
+    link_decisions: list[LinkDecision]
+    jira_synced_until: datetime | None
+    n_tickets: int = Field(description="tickets in the segments, in arrival order")
+    segment_tickets: int
+    engine_at: int | None = Field(
+        description="tickets the engine part has learned (the first ones in arrival "
+        "order); None: no engine part, the engine is rebuilt from every ticket"
+    )
+
+
+class _JiraPart(BaseModel):
+    """The Jira tables of a base in parts (one part)."""
+
+    defects: list[DefectRecord]
+    releases: list[ReleaseRecord]
+    deleted: dict[str, str]
+    jira_times: dict[str, int]
+
+
+_SEGMENT = "tickets:"
+"""Name prefix of the ticket segments of a base in parts (``tickets:0``, ...)."""
+
+
+@dataclass
+class PartsView:
+    """A base in parts, taken cheaply under the worker's locks (`Pipeline.parts_view`)
+    and encoded part by part in another thread (`Pipeline.encode_part`).
+
+    ``parts`` are only the parts that changed since the previous base (all of them when
+    ``full``); the others are kept as they are in the store. The rest is what
+    `Pipeline.base_failed` needs to undo the view when its write fails.
+    """
+
+    manifest: dict[str, Any]
+    parts: list[tuple[str, Any]]
+    full: bool
+    with_engine: bool
+    dirty: set[str]
+    jira_dirty: bool
+    base_count: int
+    engine_at: int | None
+
+
 class Pipeline:
     """State of `problems` and the verbs that change it.
 
@@ -143,8 +208,19 @@ class Pipeline:
         self.defer_clustering = False
         """When true, `apply_many` only queues new tickets; `cluster_pending` clusters
         them later (the worker does, so ingest never waits for clustering)."""
+        self.originals_: dict[str, TicketRecord] = {}
+        """Re-closed tickets as first added (what the engine learns), while a base in
+        parts may need them: its engine part may not have learned them yet."""
         self._learned_since_save: list[TicketRecord] = []
         self._reranker: Reranker | None = None
+        # What changed since the last base in parts (`parts_view`): tickets past
+        # ``_base_count`` are new, ``_dirty`` are older ones closed again.
+        self._base_count = 0
+        self._dirty: set[str] = set()
+        self._jira_dirty = True
+        self._engine_at: int | None = None
+        self._segment_tickets = SEGMENT_TICKETS
+        self._has_parts_base = False
 
     # -- applying events -------------------------------------------------------------
 
@@ -161,12 +237,17 @@ class Pipeline:
         """
         changed = 0
         apply = self.book_.apply
+        tickets = self.book_.tickets
+        originals = self.originals_
         for event in events:
+            known = tickets.get(event.ticket_id) if type(event) is TicketClosed else None
             applied = apply(event)
             changed += applied.changed
             if applied.new_ticket is not None:
                 self.unclustered_.append(applied.new_ticket)
                 self._learned_since_save.append(applied.new_ticket)
+            elif known is not None and applied.changed and known.ticket_id not in originals:
+                originals[known.ticket_id] = known
         self.n_applied_ += changed
         if not self.defer_clustering:
             self.cluster_pending()
@@ -390,8 +471,7 @@ class Pipeline:
         from running until `encode_snapshot` returns. Also starts a new delta.
         """
         book = self.book_
-        book.take_touched()
-        self._learned_since_save = []
+        self._take_changes()
         return {
             "schema_version": SCHEMA_VERSION,
             "settings": self.settings,
@@ -435,9 +515,7 @@ class Pipeline:
         another thread: after a long full snapshot the first delta holds everything
         applied meanwhile, too much to encode on the worker's event loop."""
         book = self.book_
-        touched = book.take_touched()
-        learned, self._learned_since_save = self._learned_since_save, []
-        new = {record.ticket_id for record in learned}
+        touched, learned, new = self._take_changes()
         keys: dict[str, list[str]] = {}
         for table, key in sorted(touched):
             keys.setdefault(table, []).append(key)
@@ -467,6 +545,162 @@ class Pipeline:
         in pieces like `encode_snapshot`."""
         return _encode_fields(_Delta, view)
 
+    def _take_changes(self) -> tuple[set[tuple[str, str]], list[TicketRecord], set[str]]:
+        """What changed since the last save (and start tracking afresh): the book's
+        touched entries, the new tickets in order and their ids. Older tickets closed
+        again and Jira changes are also noted for the next base in parts."""
+        touched = self.book_.take_touched()
+        learned, self._learned_since_save = self._learned_since_save, []
+        new = {record.ticket_id for record in learned}
+        for table, key in touched:
+            if table != "tickets":
+                self._jira_dirty = True
+            elif key not in new:
+                self._dirty.add(key)
+        return touched, learned, new
+
+    def engine_lag(self) -> int:
+        """Tickets the engine learned since the engine part of the last base in parts
+        (all it learned when there is none)."""
+        learned = len(self.book_.tickets) - len(self.unclustered_)
+        return learned - (self._engine_at or 0)
+
+    def engine_part_missing(self) -> bool:
+        """Whether the next base in parts must hold the engine (none that landed does)."""
+        return not self._has_parts_base or self._engine_at is None
+
+    def parts_view(self, *, with_engine: bool = False) -> PartsView:
+        """A base in parts: only what changed since the previous one, so its cost grows
+        with the change, not with the state (see docs/scaling.md).
+
+        Parts: ``tickets:<i>`` (`SEGMENT_TICKETS` tickets each, in arrival order: new
+        tickets fill the tail, so only the tail and the segments of re-closed tickets
+        are rewritten), ``jira`` (defects, releases, tombstones, webhook times; when one
+        changed), ``originals`` (re-closed tickets as first added, when the engine part
+        has not learned them) and ``engine`` (only ``with_engine``, or when no base in
+        parts holds one yet: its state is a full copy, so it is written less often; a
+        restore re-learns the tickets after it). The small fields go in the manifest.
+
+        Taken cheaply on the caller's thread (lists of frozen records, the engine by
+        reference: with ``with_engine`` the caller keeps `cluster_pending` from running
+        until `encode_part` of the engine returned); also starts a new delta. The
+        caller reports the outcome with `base_landed` or `base_failed`.
+        """
+        self._take_changes()
+        book = self.book_
+        tickets = book.tickets
+        full = not self._has_parts_base
+        if full:
+            self._segment_tickets = SEGMENT_TICKETS
+        size = self._segment_tickets
+        with_engine = with_engine or full or self._engine_at is None
+        count = len(tickets)
+        base_count = 0 if full else self._base_count
+        first = base_count // size if count > base_count else -(-count // size)
+        segments = set(range(first, -(-count // size)))
+        if self._dirty and not full:
+            dirty = self._dirty
+            for position, key in enumerate(itertools.islice(tickets, base_count)):
+                if key in dirty:
+                    segments.add(position // size)
+        values = list(tickets.values()) if segments else []
+        parts: list[tuple[str, Any]] = [
+            (f"{_SEGMENT}{index}", ("tickets", values[index * size : (index + 1) * size]))
+            for index in sorted(segments)
+        ]
+        if full or self._jira_dirty:
+            jira = {
+                "defects": sorted(book.defects.values(), key=lambda record: record.key),
+                "releases": sorted(book.releases.values(), key=lambda record: record.id),
+                "deleted": dict(sorted(book.deleted.items())),
+                "jira_times": dict(sorted(book.jira_times.items())),
+            }
+            parts.append(("jira", ("jira", jira)))
+        engine_at = count - len(self.unclustered_) if with_engine else self._engine_at
+        parts.append(("originals", ("tickets", self._originals_after(engine_at or 0))))
+        if with_engine:
+            parts.append(("engine", ("engine", self.engine_)))
+        view = PartsView(
+            manifest={
+                "checkpoint_version": PARTS_VERSION,
+                "settings": self.settings,
+                "cursor": dict(sorted(self.cursor_.items())),
+                "n_applied": self.n_applied_,
+                "link_decisions": list(self.link_decisions_),
+                "jira_synced_until": self.jira_synced_until_,
+                "n_tickets": count,
+                "segment_tickets": size,
+                "engine_at": engine_at,
+            },
+            parts=parts,
+            full=full,
+            with_engine=with_engine,
+            dirty=self._dirty,
+            jira_dirty=self._jira_dirty,
+            base_count=self._base_count,
+            engine_at=self._engine_at,
+        )
+        self._dirty, self._jira_dirty = set(), False
+        self._base_count, self._engine_at = count, engine_at
+        return view
+
+    def _originals_after(self, position: int) -> list[TicketRecord]:
+        """First-added records of the re-closed tickets from arrival ``position`` on."""
+        if not self.originals_:
+            return []
+        later = set(itertools.islice(self.book_.tickets, position, None))
+        return [record for key, record in self.originals_.items() if key in later]
+
+    def base_landed(self, view: PartsView) -> None:
+        """The base of ``view`` is the checkpoint now: forget what its engine part holds."""
+        self._has_parts_base = True
+        if view.with_engine and self.originals_:
+            kept = self._originals_after(view.manifest["engine_at"] or 0)
+            self.originals_ = {record.ticket_id: record for record in kept}
+
+    def base_failed(self, view: PartsView, *, whole: bool = False) -> None:
+        """The base of ``view`` was not written (or perhaps was: a lost reply): the next
+        one must hold its changes too; ``whole``: the next one rewrites every part."""
+        self._dirty |= view.dirty
+        self._jira_dirty = self._jira_dirty or view.jira_dirty
+        self._base_count, self._engine_at = view.base_count, view.engine_at
+        if whole:
+            self._has_parts_base = False
+
+    @staticmethod
+    def encode_part(part: Any) -> bytearray:
+        """One part of a `PartsView` as JSON, in pieces like `encode_snapshot`."""
+        kind, payload = part
+        if kind == "jira":
+            return _encode_fields(_JiraPart, payload)
+        out = bytearray()
+        if kind == "engine":
+            _encode_any(payload.to_state(), out)
+        else:
+            _encode_typed(_adapter(list[TicketRecord]), payload, out)
+        return out
+
+    @staticmethod
+    def encode_manifest(
+        view: PartsView,
+        parts: dict[str, list[str]],
+        generation: int,
+        previous: dict[str, Any] | None = None,
+    ) -> bytes:
+        """The manifest of ``view``, naming the keys of every part of the base.
+
+        Without an engine part of its own, the base keeps the ``previous`` manifest's, and
+        its position with it: that base may be newer than the last one this pipeline saw
+        land (a write whose reply was lost), and the originals kept cover both.
+        """
+        fields = view.manifest
+        if not view.with_engine and previous:
+            fields = {**fields, "engine_at": previous.get("engine_at")}
+        out = _encode_fields(_Manifest, fields)
+        extra = json.dumps({"generation": generation, "parts": parts}, separators=(",", ":"))
+        out[-1:] = b"," + extra[1:].encode()
+        return bytes(out)
+
     @classmethod
     def load(cls, data: bytes, *, cluster: bool = True) -> Pipeline:
         """Restore a pipeline from `save` output, or from `chain_bytes` of a snapshot and
@@ -480,22 +714,15 @@ class Pipeline:
         except ValueError as error:
             raise SnapshotError(f"snapshot is not JSON: {error}") from None
         deltas: list[Any] = []
-        if isinstance(header, dict) and "chain_version" in header:
-            if header["chain_version"] != CHAIN_VERSION:
-                raise SnapshotError(
-                    f"checkpoint chain_version {header['chain_version']!r} is not "
-                    f"{CHAIN_VERSION}: rebuild the state by replaying the events"
-                )
-            deltas = list(header.get("deltas") or [])
-            header = header.get("base")
-        version = header.get("schema_version") if isinstance(header, dict) else None
-        if version not in (1, SCHEMA_VERSION):
+        chain = header.get("chain_version") if isinstance(header, dict) else None
+        if chain not in (None, CHAIN_VERSION, PARTS_CHAIN_VERSION):
             raise SnapshotError(
-                f"snapshot schema_version {version!r} is not {SCHEMA_VERSION}: "
-                "rebuild the state by replaying the events"
+                f"checkpoint chain_version {chain!r} is not {CHAIN_VERSION} or "
+                f"{PARTS_CHAIN_VERSION}: rebuild the state by replaying the events"
             )
+        if chain is not None:
+            deltas = list(header.get("deltas") or [])
         try:
-            snapshot = _Snapshot.model_validate(header)
             changes = [_Delta.model_validate(delta) for delta in deltas]
         except ValidationError as error:
             raise SnapshotError(f"snapshot is invalid: {error}") from None
@@ -505,6 +732,29 @@ class Pipeline:
                     f"delta_version {delta.delta_version!r} is not {DELTA_VERSION}: "
                     "rebuild the state by replaying the events"
                 )
+        if chain == PARTS_CHAIN_VERSION:
+            pipeline = cls._from_parts(header.get("manifest"), header.get("parts"))
+        else:
+            pipeline = cls._from_snapshot(header.get("base") if chain else header)
+        for delta in changes:
+            pipeline._apply_delta(delta)
+        if cluster:
+            pipeline.cluster_pending()
+        return pipeline
+
+    @classmethod
+    def _from_snapshot(cls, document: Any) -> Pipeline:
+        """A full snapshot (schema version 1 or 2)."""
+        version = document.get("schema_version") if isinstance(document, dict) else None
+        if version not in (1, SCHEMA_VERSION):
+            raise SnapshotError(
+                f"snapshot schema_version {version!r} is not {SCHEMA_VERSION}: "
+                "rebuild the state by replaying the events"
+            )
+        try:
+            snapshot = _Snapshot.model_validate(document)
+        except ValidationError as error:
+            raise SnapshotError(f"snapshot is invalid: {error}") from None
         pipeline = cls(snapshot.settings)
         book = pipeline.book_
         book.tickets = {record.ticket_id: record for record in snapshot.tickets}
@@ -518,18 +768,90 @@ class Pipeline:
         pipeline.jira_synced_until_ = snapshot.jira_synced_until
         pipeline.n_applied_ = snapshot.n_applied
         pipeline.unclustered_ = list(snapshot.unclustered)
-        for delta in changes:
-            pipeline._apply_delta(delta)
-        if cluster:
-            pipeline.cluster_pending()
+        # Queued tickets closed again since: the queue holds them as first added.
+        pipeline.originals_ = {
+            record.ticket_id: record
+            for record in snapshot.unclustered
+            if book.tickets.get(record.ticket_id) != record
+        }
+        return pipeline
+
+    @classmethod
+    def _from_parts(cls, document: Any, parts: Any) -> Pipeline:
+        """A base in parts: the manifest and its parts by name (`parts_view`)."""
+        version = document.get("checkpoint_version") if isinstance(document, dict) else None
+        if version != PARTS_VERSION or not isinstance(parts, dict):
+            raise SnapshotError(
+                f"base checkpoint_version {version!r} is not {PARTS_VERSION}: "
+                "rebuild the state by replaying the events"
+            )
+        try:
+            manifest = _Manifest.model_validate(document)
+            size = manifest.segment_tickets
+            records = _adapter(list[TicketRecord])
+            segments = [
+                records.validate_python(parts[f"{_SEGMENT}{index}"])
+                for index in range(-(-manifest.n_tickets // size))
+            ]
+            jira = _JiraPart.model_validate(parts["jira"])
+            originals = records.validate_python(parts["originals"])
+            engine = parts["engine"] if manifest.engine_at is not None else None
+        except KeyError as error:
+            raise SnapshotError(f"base in parts misses part {error}") from None
+        except ValidationError as error:
+            raise SnapshotError(f"base in parts is invalid: {error}") from None
+        pipeline = cls(manifest.settings)
+        book = pipeline.book_
+        book.tickets = {record.ticket_id: record for segment in segments for record in segment}
+        if len(book.tickets) != manifest.n_tickets:
+            raise SnapshotError(
+                f"base in parts holds {len(book.tickets)} tickets, its manifest "
+                f"{manifest.n_tickets}: rebuild the state by replaying the events"
+            )
+        book.defects = {record.key: record for record in jira.defects}
+        book.releases = {record.id: record for record in jira.releases}
+        book.deleted = dict(jira.deleted)
+        book.jira_times = dict(jira.jira_times)
+        if engine is not None:
+            pipeline.engine_ = ClusterEngine.from_state(engine)
+        pipeline.cursor_ = dict(manifest.cursor)
+        pipeline.link_decisions_ = list(manifest.link_decisions)
+        pipeline.jira_synced_until_ = manifest.jira_synced_until
+        pipeline.n_applied_ = manifest.n_applied
+        pipeline.originals_ = {record.ticket_id: record for record in originals}
+        # The engine learned the first ``engine_at`` tickets; the rest are queued as
+        # they were first added, as in the process that wrote the base.
+        first = pipeline.originals_
+        pipeline.unclustered_ = [
+            first.get(key, record)
+            for key, record in itertools.islice(book.tickets.items(), manifest.engine_at or 0, None)
+        ]
+        pipeline._has_parts_base = True
+        pipeline._segment_tickets = size
+        pipeline._base_count = manifest.n_tickets
+        pipeline._engine_at = manifest.engine_at
+        pipeline._jira_dirty = False
         return pipeline
 
     def _apply_delta(self, delta: _Delta) -> None:
         book = self.book_
-        book.tickets.update((record.ticket_id, record) for record in delta.tickets)
-        self.unclustered_.extend(
-            book.tickets[item] if isinstance(item, str) else item for item in delta.learned
-        )
+        originals = self.originals_
+        for record in delta.tickets:
+            known = book.tickets.get(record.ticket_id)
+            if known is not None:
+                # Closed again: the next base rewrites its segment; the engine learns
+                # the record as first added.
+                self._dirty.add(record.ticket_id)
+                originals.setdefault(record.ticket_id, known)
+            book.tickets[record.ticket_id] = record
+        for item in delta.learned:
+            if isinstance(item, str):
+                self.unclustered_.append(book.tickets[item])
+            else:
+                self.unclustered_.append(item)
+                originals.setdefault(item.ticket_id, item)
+        if delta.defects or delta.releases or delta.deleted or delta.jira_times:
+            self._jira_dirty = True
         tables: list[tuple[dict[str, Any], dict[str, Any]]] = [
             (book.defects, delta.defects),
             (book.releases, delta.releases),

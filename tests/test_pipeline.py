@@ -123,18 +123,26 @@ def test_snapshot_of_another_version_fails_clearly() -> None:
         Pipeline.load(b"\x80pickle")
 
 
-def test_snapshot_and_deltas_restore_the_uninterrupted_state() -> None:
+def _sample_with_a_reclose() -> tuple[list[Event], Pipeline]:
+    """400 sample tickets plus a second close of the first one, and the state of applying
+    them all at once (the reference a checkpointed run must end with)."""
     from problems.sample import generate_sample
-    from problems.store import chain_bytes
 
     events = [parse_event(payload) for payload in generate_sample(seed=4, n_tickets=400).events]
     first = next(event for event in events if isinstance(event, TicketClosed))
     reclose = ticket_payload(
         event_id="again", ticket_id=first.ticket_id, closed_at="2026-09-01T10:00:00Z"
     )
-    events.append(parse_event(reclose))  # a close of a ticket in the snapshot
+    events.append(parse_event(reclose))  # closes a ticket of the first segment again
     reference = Pipeline()
     reference.apply_many(events)
+    return events, reference
+
+
+def test_snapshot_and_deltas_restore_the_uninterrupted_state() -> None:
+    from problems.store import chain_bytes
+
+    events, reference = _sample_with_a_reclose()
 
     pipeline = Pipeline()
     pipeline.defer_clustering = True  # clustering lags behind, as in the worker
@@ -162,3 +170,113 @@ def test_version_1_snapshot_still_loads() -> None:
     document["schema_version"] = 1
     del document["unclustered"]
     assert Pipeline.load(json.dumps(document).encode()).save() == pipeline.save()
+
+
+def _write_base(pipeline: Pipeline, parts: dict[str, bytes], *, with_engine: bool = False) -> bytes:
+    """Write a base in parts into ``parts`` as a store would; return its manifest."""
+    view = pipeline.parts_view(with_engine=with_engine)
+    if view.full:
+        parts.clear()
+    for name, part in view.parts:
+        parts[name] = bytes(pipeline.encode_part(part))
+    manifest = pipeline.encode_manifest(view, {name: [name] for name in parts}, 1)
+    pipeline.base_landed(view)
+    return manifest
+
+
+def test_bases_in_parts_rewrite_what_changed_and_restore_the_state(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from problems import pipeline as pipeline_module
+    from problems.store import parts_chain_bytes
+
+    monkeypatch.setattr(pipeline_module, "SEGMENT_TICKETS", 37)
+    events, reference = _sample_with_a_reclose()
+
+    pipeline = Pipeline()
+    pipeline.defer_clustering = True
+    pipeline.apply_many(events[:150])
+    pipeline.cluster_pending(40)
+    parts: dict[str, bytes] = {}
+    manifest = _write_base(pipeline, parts)  # the first is whole, with the engine
+    assert {"jira", "originals", "engine", "tickets:0"} <= set(parts)
+    deltas: list[bytes] = []
+    for start in range(150, len(events), 97):
+        pipeline.apply_many(events[start : start + 97])
+        pipeline.cluster_pending(30)
+        deltas.append(pipeline.save_delta())
+        if start == 247:
+            view_count = len(pipeline.tickets_)
+            before = dict(parts)
+            manifest, deltas = _write_base(pipeline, parts), []
+            # Without the engine, and the segments before the tail kept as they were
+            # (none of their tickets was closed again in between).
+            assert parts["engine"] == before["engine"]
+            assert parts["tickets:0"] == before["tickets:0"]
+            assert json.loads(manifest)["n_tickets"] == view_count
+
+    def restored(cluster: bool = True) -> Pipeline:
+        return Pipeline.load(parts_chain_bytes(manifest, parts, deltas), cluster=cluster)
+
+    assert restored().save() == reference.save()
+    queued = restored(cluster=False)
+    assert len(queued.unclustered_) == len(reference.tickets_) - 40  # engine part at 40
+    engine_before = parts["engine"]
+    manifest, deltas = _write_base(pipeline, parts, with_engine=True), []
+    assert parts["engine"] != engine_before
+    assert json.loads(manifest)["engine_at"] == len(pipeline.tickets_) - len(pipeline.unclustered_)
+    assert restored().save() == reference.save()
+    # A base of a restored state rewrites nothing it does not have to.
+    again = restored(cluster=False)
+    view = again.parts_view()
+    assert not view.full and [name for name, _ in view.parts] == ["originals"]
+    pipeline.cluster_pending()
+    assert pipeline.save() == reference.save()
+
+
+def test_a_failed_base_in_parts_leaves_its_changes_to_the_next() -> None:
+    from problems.store import parts_chain_bytes
+
+    events = _tickets(30)
+    pipeline = Pipeline()
+    pipeline.defer_clustering = True
+    pipeline.apply_many(events[:10])
+    parts: dict[str, bytes] = {}
+    _write_base(pipeline, parts)
+    pipeline.apply_many(events[10:20])
+    pipeline.base_failed(pipeline.parts_view())  # written nowhere
+    pipeline.save_delta()  # a delta that was lost too (its write failed)
+    pipeline.apply_many(events[20:])
+    manifest = _write_base(pipeline, parts)
+    restored = Pipeline.load(parts_chain_bytes(manifest, parts, []))
+    reference = Pipeline()
+    reference.apply_many(events)
+    assert restored.save() == reference.save()
+
+
+def test_a_full_snapshot_loads_and_its_first_base_in_parts_is_whole() -> None:
+    from problems.store import parts_chain_bytes
+
+    pipeline = Pipeline()
+    pipeline.defer_clustering = True
+    pipeline.apply_many(_tickets(12))
+    pipeline.cluster_pending(5)
+    reclosed = ticket_payload(event_id="again", ticket_id="T-9", closed_at="2026-09-01T10:00:00Z")
+    pipeline.apply_many(_events(reclosed))  # queued, then closed again
+    old = Pipeline.load(pipeline.save(), cluster=False)  # schema version 2
+    parts: dict[str, bytes] = {}
+    view = old.parts_view()
+    assert view.full and view.with_engine
+    old.base_failed(view)
+    manifest = _write_base(old, parts)
+    restored = Pipeline.load(parts_chain_bytes(manifest, parts, []))
+    pipeline.cluster_pending()
+    assert restored.save() == pipeline.save()
+    broken = dict(parts)
+    del broken["tickets:0"]
+    with pytest.raises(SnapshotError, match="misses part"):
+        Pipeline.load(parts_chain_bytes(manifest, broken, []))
+    document = json.loads(manifest)
+    document["checkpoint_version"] = 99
+    with pytest.raises(SnapshotError, match="checkpoint_version 99"):
+        Pipeline.load(parts_chain_bytes(json.dumps(document).encode(), parts, []))

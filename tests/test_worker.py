@@ -233,6 +233,7 @@ async def test_loop_keeps_serving_while_a_full_snapshot_is_written(
     await instance.acquire()
     try:
         await instance.recover()  # applies the first 40 and writes the first snapshot
+        await instance.cluster_all()  # so that the next base holds the engine again
         await instance.metrics_text(0, 0)
         # Hold the next snapshot's encoding open (the engine is encoded in it): a state
         # encoded on the event loop would freeze the loop for the whole time.
@@ -277,4 +278,43 @@ async def test_loop_keeps_serving_while_a_full_snapshot_is_written(
         assert restored.cursor_[stream] == entries[-1][0].decode()
     finally:
         release.set()
+        await instance.stop()
+
+
+async def test_startup_recovers_again_when_redis_goes_away_during_recovery(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    """Redis restarted while the worker recovers (here: the first ack after the
+    recovery checkpoint fails, as it did when a restart fell in that window): startup
+    recovers again from that checkpoint instead of exiting, and nothing is applied twice."""
+    import worker as worker_module
+    from problems.pipeline import Pipeline
+
+    tickets = [
+        ticket_payload(event_id=f"e-{index}", ticket_id=f"T-{index}", subject=f"case {index}")
+        for index in range(30)
+    ]
+    push(redis_client, tickets)
+    settings = worker_module.WorkerSettings(redis_url=redis_url, consumer="restart-test")
+    instance = worker_module.Worker(settings)
+    ack = instance._ack
+    failures: list[int] = []
+
+    async def ack_once_failing(*args: object) -> None:
+        if not failures:
+            failures.append(1)
+            raise redis.ConnectionError("Error while reading: Connection reset by peer")
+        await ack(*args)  # type: ignore[arg-type]
+
+    instance._ack = ack_once_failing  # type: ignore[method-assign]
+    try:
+        await instance.start()
+        assert failures == [1]
+        assert instance.leader
+        group = settings.group
+        assert redis_client.xpending(streams.TICKETS_STREAM, group)["pending"] == 0
+        restored = Pipeline.load(instance.store.load_state() or b"")
+        assert set(restored.tickets_) == {f"T-{index}" for index in range(30)}
+        assert restored.n_applied_ == 30
+    finally:
         await instance.stop()
