@@ -16,7 +16,12 @@ Two models are fitted on the training set (``--train``, apache-jira by default) 
 * ``duplicate``: a logistic regression on each ticket's earlier candidates (is it a
   duplicate?), and its ``threshold``: the loosest on a grid whose `DuplicateGrouper`
   groups predict no more same-group pairs on the training set than it has tickets
-  (``PAIRS_PER_TICKET``; Drain3 predicts 1.5 a ticket on apache-jira, 0.7 on gitbugs).
+  (``PAIRS_PER_TICKET``; Drain3 predicts 1.5 a ticket on apache-jira, 0.7 on gitbugs);
+* ``rerank_text`` and ``duplicate_text``: the same without ``back_rank`` (for callers
+  that give no neighbour ranks; `problems.cluster.rerank.TEXT_FALLBACK`).
+
+Each candidate's neighbour rank (``back_rank``: how many tickets the candidate itself
+scores above the query, `SimilarTickets.neighbour_ranks`) is counted in `candidates`.
 
 Reported: retrieval R@k / MRR of the engine and of engine + re-ranking, and pair recall
 against same-group pairs over a threshold sweep, on each set, with the models fitted on
@@ -32,7 +37,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +48,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.datasets import LabeledSet, load_gitbugs, load_jira
 from bench.metrics import pair_recall, predicted_pairs, retrieval_scores
 from problems.cluster.duplicates import DuplicateGrouper
-from problems.cluster.rerank import FEATURES, PairModel, Reranker
+from problems.cluster.rerank import (
+    BACK_RANK_CAP,
+    FEATURES,
+    PURPOSES,
+    TEXT_FALLBACK,
+    PairModel,
+    Reranker,
+)
 
 __all__ = ["Candidates", "Pairs", "candidates", "earlier_pairs", "main", "query_pairs"]
 
@@ -64,11 +76,19 @@ def _log(message: str) -> None:
 
 @dataclass
 class Candidates:
-    """Engine candidates per ticket id: ``(candidate id, engine score)``, best first."""
+    """Engine candidates per ticket id: ``(candidate id, engine score)``, best first.
+
+    ``query_back`` and ``earlier_back`` hold, in the same order, each candidate's
+    neighbour rank (`SimilarTickets.neighbour_ranks`, capped at `BACK_RANK_CAP`): for
+    queries among every other ticket of the scope, for earlier candidates among the
+    tickets before the arriving one.
+    """
 
     query: dict[str, list[tuple[str, float]]]
     earlier: dict[str, list[tuple[str, float]]]
     engine_rank: dict[str, int | None]
+    query_back: dict[str, list[int]] = field(default_factory=dict)
+    earlier_back: dict[str, list[int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -104,7 +124,10 @@ def candidates(labeled: LabeledSet, query_k: int = 100, earlier_k: int = 10) -> 
 
     One `SimilarTickets` index per scope holds all of its tickets; earlier candidates are
     its scores cut to the tickets learned before (the IDF reference then counts later
-    tickets too, a small difference from a live stream).
+    tickets too, a small difference from a live stream). A second pass scores each
+    candidate as a query of its own for its neighbour rank, the count
+    `SimilarTickets.neighbour_ranks` gives (the query's own ticket left out; for earlier
+    candidates, only tickets before the arriving one).
     """
     from problems.cluster.similar import SimilarTickets
 
@@ -114,8 +137,11 @@ def candidates(labeled: LabeledSet, query_k: int = 100, earlier_k: int = 10) -> 
     for positions in _scopes(labeled).values():
         scope_records = [records[p] for p in positions]
         ids = [record.ticket_id for record in scope_records]
+        local = {ticket_id: n for n, ticket_id in enumerate(ids)}
         index = SimilarTickets()
         index.learn_many(scope_records)
+        # Per candidate position: (kind, ticket, slot, engine score, excluded, limit).
+        asks: dict[int, list[tuple[str, str, int, float, int, int]]] = {}
         for start in range(0, len(scope_records), 256):
             chunk = scope_records[start : start + 256]
             all_scores = index.scores_rows(index.featurizer_.transform(chunk), chunk)
@@ -127,6 +153,10 @@ def candidates(labeled: LabeledSet, query_k: int = 100, earlier_k: int = 10) -> 
                     order = np.lexsort((np.arange(scores.size), -scores))
                     top = order[:query_k]
                     result.query[ticket_id] = [(ids[i], float(scores[i])) for i in top]
+                    for slot, i in enumerate(top):
+                        asks.setdefault(int(i), []).append(
+                            ("query", ticket_id, slot, float(scores[i]), here, len(ids))
+                        )
                     relevant = np.array(
                         [group_of.get(ids[i]) == group_of[ticket_id] for i in order]
                     )
@@ -135,6 +165,29 @@ def candidates(labeled: LabeledSet, query_k: int = 100, earlier_k: int = 10) -> 
                 earlier = scores[:here]
                 top = np.lexsort((np.arange(here), -earlier))[:earlier_k]
                 result.earlier[ticket_id] = [(ids[i], float(earlier[i])) for i in top]
+                for slot, i in enumerate(top):
+                    asks.setdefault(int(i), []).append(
+                        ("earlier", ticket_id, slot, float(earlier[i]), -1, here)
+                    )
+        for ticket_id in result.query:
+            if ticket_id in local:
+                result.query_back[ticket_id] = [0] * len(result.query[ticket_id])
+        for ticket_id in ids:
+            result.earlier_back[ticket_id] = [0] * len(result.earlier[ticket_id])
+        asked = sorted(asks)
+        for start in range(0, len(asked), 256):
+            chunk_positions = asked[start : start + 256]
+            chunk = [scope_records[i] for i in chunk_positions]
+            all_scores = index.scores_rows(index.featurizer_.transform(chunk), chunk)
+            for position, scores in zip(chunk_positions, all_scores, strict=True):
+                scores[position] = -np.inf
+                for kind, ticket_id, slot, value, excluded, limit in asks[position]:
+                    row = scores[:limit]
+                    count = int((row > value).sum())
+                    if 0 <= excluded < limit and row[excluded] > value:
+                        count -= 1
+                    target = result.query_back if kind == "query" else result.earlier_back
+                    target[ticket_id][slot] = min(count, BACK_RANK_CAP)
     return result
 
 
@@ -153,7 +206,11 @@ def query_pairs(labeled: LabeledSet, found: Candidates) -> Pairs:
     labels: list[bool] = []
     for query_id, listed in found.query.items():
         others = [by_id[c] for c, _ in listed]
-        rows.append(rerankers[labeled.scope[query_id]].features(by_id[query_id], others))
+        rows.append(
+            rerankers[labeled.scope[query_id]].features(
+                by_id[query_id], others, found.query_back.get(query_id)
+            )
+        )
         queries.extend([query_id] * len(others))
         candidate_ids.extend(c for c, _ in listed)
         labels.extend(group_of.get(c) == group_of[query_id] for c, _ in listed)
@@ -182,7 +239,7 @@ def earlier_pairs(labeled: LabeledSet, found: Candidates) -> Pairs:
         listed = found.earlier.get(record.ticket_id, [])
         if listed:
             others = [by_id[c] for c, _ in listed]
-            rows.append(reranker.features(record, others))
+            rows.append(reranker.features(record, others, found.earlier_back.get(record.ticket_id)))
             queries.extend([record.ticket_id] * len(others))
             candidate_ids.extend(c for c, _ in listed)
             mine = group_of.get(record.ticket_id)
@@ -197,7 +254,7 @@ def earlier_pairs(labeled: LabeledSet, found: Candidates) -> Pairs:
 
 
 def _unused_models() -> dict[str, dict[str, Any]]:
-    return {"rerank": dict(_UNUSED_MODEL), "duplicate": dict(_UNUSED_MODEL)}
+    return {purpose: dict(_UNUSED_MODEL) for purpose in PURPOSES}
 
 
 # -- fitting -----------------------------------------------------------------------------
@@ -209,12 +266,23 @@ def _standardise(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(scale > 0, scale, 1.0)
 
 
-def fit_rank_model(pairs: Pairs, max_negatives: int = 100) -> PairModel:
+TEXT_FEATURES = tuple(name for name in FEATURES if name != "back_rank")
+"""Features of the text-only twins (`TEXT_FALLBACK`): everything but the neighbour rank."""
+
+
+def _columns(pairs: Pairs, features: Sequence[str]) -> np.ndarray:
+    return pairs.values[:, [FEATURES.index(name) for name in features]]
+
+
+def fit_rank_model(
+    pairs: Pairs, max_negatives: int = 100, features: Sequence[str] = FEATURES
+) -> PairModel:
     """Linear RankNet: logistic regression on (duplicate - other) feature differences."""
     from sklearn.linear_model import LogisticRegression
 
-    mean, scale = _standardise(pairs.values)
-    standard = (pairs.values - mean) / scale
+    values = _columns(pairs, features)
+    mean, scale = _standardise(values)
+    standard = (values - mean) / scale
     differences = []
     for mine in _rows_by_query(pairs).values():
         positive, negative = mine[pairs.label[mine]], mine[~pairs.label[mine]][:max_negatives]
@@ -227,19 +295,23 @@ def fit_rank_model(pairs: Pairs, max_negatives: int = 100) -> PairModel:
     model = LogisticRegression(C=REGULARIZATION, fit_intercept=False, max_iter=5000)
     model.fit(inputs, targets)
     return PairModel(
-        FEATURES, tuple(mean.tolist()), tuple(scale.tolist()), tuple(model.coef_[0].tolist())
+        tuple(features),
+        tuple(mean.tolist()),
+        tuple(scale.tolist()),
+        tuple(model.coef_[0].tolist()),
     )
 
 
-def fit_duplicate_model(pairs: Pairs) -> PairModel:
+def fit_duplicate_model(pairs: Pairs, features: Sequence[str] = FEATURES) -> PairModel:
     """Logistic regression: is an earlier candidate a duplicate of the ticket?"""
     from sklearn.linear_model import LogisticRegression
 
-    mean, scale = _standardise(pairs.values)
+    values = _columns(pairs, features)
+    mean, scale = _standardise(values)
     model = LogisticRegression(C=REGULARIZATION, max_iter=5000)
-    model.fit((pairs.values - mean) / scale, pairs.label)
+    model.fit((values - mean) / scale, pairs.label)
     return PairModel(
-        FEATURES,
+        tuple(features),
         tuple(mean.tolist()),
         tuple(scale.tolist()),
         tuple(model.coef_[0].tolist()),
@@ -418,11 +490,14 @@ def leave_one_scope_out(prepared: _Prepared) -> dict[str, Any]:
     query_scope = np.array([labeled.scope[q] for q in prepared.queries.query], dtype=object)
     earlier_scope = np.array([labeled.scope[q] for q in prepared.earlier.query], dtype=object)
     rank_scores = np.zeros(len(query_scope))
+    text_scores = np.zeros(len(query_scope))
     duplicate_scores = np.zeros(len(earlier_scope))
     for scope_name in scopes:
         held, others = query_scope == scope_name, query_scope != scope_name
         model = fit_rank_model(_subset(prepared.queries, others))
         rank_scores[held] = model.decision(prepared.queries.values[held])
+        text_model = fit_rank_model(_subset(prepared.queries, others), features=TEXT_FEATURES)
+        text_scores[held] = text_model.decision(prepared.queries.values[held])
         held, others = earlier_scope == scope_name, earlier_scope != scope_name
         duplicate_model = fit_duplicate_model(_subset(prepared.earlier, others))
         duplicate_scores[held] = duplicate_model.decision(prepared.earlier.values[held])
@@ -430,8 +505,10 @@ def leave_one_scope_out(prepared: _Prepared) -> dict[str, Any]:
     sweep = duplicate_sweep(
         labeled, prepared.earlier, duplicate_scores, THRESHOLD_GRID, MAX_GROUP_SIZE
     )
+    text_ranks = reranked_ranks(labeled, prepared.found, prepared.queries, text_scores)
     return {
         "engine_rerank": retrieval_figures(labeled, ranks),
+        "engine_rerank_text": retrieval_figures(labeled, text_ranks),
         "duplicates_best_within_drain3": best_under(sweep, prepared.drain3_pairs),
         "duplicates_sweep": [
             (point["threshold"], point["pair_recall"], point["pairs"])
@@ -519,19 +596,26 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print("jira leave-one-project-out: " + json.dumps(report["jira_leave_one_project_out"]))
     if args.write:
         train = prepared[args.train]
-        duplicate_model = fit_duplicate_model(train.earlier)
-        threshold, _ = _threshold_for(train, duplicate_model)
-        models = {
-            "rerank": fit_rank_model(train.queries),
-            "duplicate": PairModel(
+        models: dict[str, PairModel] = {}
+        for purpose, features in (
+            ("rerank", FEATURES),
+            ("duplicate", FEATURES),
+            (TEXT_FALLBACK["rerank"], TEXT_FEATURES),
+            (TEXT_FALLBACK["duplicate"], TEXT_FEATURES),
+        ):
+            if purpose.startswith("rerank"):
+                models[purpose] = fit_rank_model(train.queries, features=features)
+                continue
+            duplicate_model = fit_duplicate_model(train.earlier, features=features)
+            threshold, _ = _threshold_for(train, duplicate_model)
+            models[purpose] = PairModel(
                 duplicate_model.features,
                 duplicate_model.mean,
                 duplicate_model.scale,
                 duplicate_model.coef,
                 duplicate_model.intercept,
                 threshold,
-            ),
-        }
+            )
         write_weights(WEIGHTS_PATH, models, _provenance(report))
         _log(f"wrote {WEIGHTS_PATH}")
     print(json.dumps(report, sort_keys=True))

@@ -182,7 +182,9 @@ def rerank_and_duplicates(labeled: LabeledSet) -> dict[str, Any]:
     product calls them: a query re-ranks its top 100 engine candidates (a duplicate
     beyond them keeps its engine rank); each ticket, in creation order, is scored
     against its 10 nearest earlier tickets and joins the best one's group when the
-    ``duplicate`` score passes the shipped threshold (groups of at most 10).
+    ``duplicate`` score passes the shipped threshold (groups of at most 10). Each
+    candidate's neighbour rank (``back_rank``) is counted as
+    `SimilarTickets.neighbour_ranks` counts it (`bench.fit_rerank.candidates`).
     """
     from bench.fit_rerank import candidates
     from problems.cluster.duplicates import DuplicateGrouper
@@ -203,7 +205,9 @@ def rerank_and_duplicates(labeled: LabeledSet) -> dict[str, Any]:
             if query_id not in found.query:
                 continue
             listed = [by_id[c] for c, _ in found.query[query_id]]
-            order = reranker.rerank(by_id[query_id], listed)
+            order = reranker.rerank(
+                by_id[query_id], listed, back_ranks=found.query_back.get(query_id)
+            )
             hits = [
                 n
                 for n, (c, _) in enumerate(order, start=1)
@@ -219,7 +223,12 @@ def rerank_and_duplicates(labeled: LabeledSet) -> dict[str, Any]:
         reranker = rerankers.setdefault(scope_name, Reranker(cache_size=50_000))
         grouper = groupers.setdefault(scope_name, DuplicateGrouper(max_group_size=10))
         earlier = found.earlier.get(record.ticket_id, [])
-        scores = reranker.score(record, [by_id[c] for c, _ in earlier], purpose="duplicate")
+        scores = reranker.score(
+            record,
+            [by_id[c] for c, _ in earlier],
+            purpose="duplicate",
+            back_ranks=found.earlier_back.get(record.ticket_id),
+        )
         grouper.learn_one(
             record.ticket_id, [(c, float(v)) for (c, _), v in zip(earlier, scores, strict=True)]
         )

@@ -39,7 +39,7 @@ from pydantic_core import to_json
 from problems.book import RecordBook
 from problems.cluster.engine import ClusterEngine
 from problems.cluster.model import ClusterSummary
-from problems.cluster.rerank import Reranker
+from problems.cluster.rerank import BACK_RANK_CAP, Reranker
 from problems.errors import SnapshotError
 from problems.events import Event, TicketClosed
 from problems.graph import build_graph
@@ -359,20 +359,31 @@ class Pipeline:
 
         The engine's similar-tickets index proposes ``n_candidates``; `Reranker` orders
         them by pairwise evidence (summary and description overlap, shared error
-        signatures and identifiers, time apart, same component or version). Scores order
-        the candidates of one query; they are not probabilities. The ticket itself is
-        never returned.
+        signatures and identifiers, time apart, same component or version, and how near
+        the top of each candidate's own neighbours this ticket stands). Scores order the
+        candidates of one query; they are not probabilities. The ticket itself is never
+        returned.
         """
         tickets = self.tickets_
         proposed = self.engine_.similar(record, k=n_candidates + 1)
-        candidates = [
-            tickets[ticket_id]
-            for ticket_id, _ in proposed
+        kept = [
+            (tickets[ticket_id], score)
+            for ticket_id, score in proposed
             if ticket_id != record.ticket_id and ticket_id in tickets
         ][:n_candidates]
-        if not candidates:
+        if not kept:
             return []
-        return self._updated_reranker().rerank(record, candidates, k=k)
+        candidates = [candidate for candidate, _ in kept]
+        index = self.engine_.similar_index_
+        back_ranks = None
+        if index is not None:
+            back_ranks = index.neighbour_ranks(
+                candidates,
+                [score for _, score in kept],
+                exclude=record.ticket_id,
+                cap=BACK_RANK_CAP,
+            )
+        return self._updated_reranker().rerank(record, candidates, k=k, back_ranks=back_ranks)
 
     def _updated_reranker(self) -> Reranker:
         """The re-ranker, its word frequencies caught up with every ticket of the book.

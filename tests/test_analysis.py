@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import networkx as nx
+import numpy as np
 import pandas as pd
 import pytest
 import redis
@@ -214,6 +215,39 @@ def test_similar_tickets_are_reranked_and_find_the_same_root_cause(
     # The weights were fitted on Apache Jira; on the generated sample the best match
     # shares the query's root cause almost always (the index alone: 399 of 400).
     assert hits / len(pipeline.tickets_) > 0.95
+
+
+def test_similar_tickets_score_each_candidates_neighbour_rank(
+    state: State, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`Pipeline.similar` gives the re-ranker each candidate's neighbour rank, so the
+    model fitted with it scores (not its text-only twin), and the ranks are the index's."""
+    from problems.cluster.rerank import BACK_RANK_CAP, Reranker
+
+    pipeline = state.pipeline
+    seen: list[object] = []
+    rerank = Reranker.rerank
+
+    def spy(self: Reranker, record: object, candidates: list[object], **kwargs: object) -> object:
+        seen.append(kwargs.get("back_ranks"))
+        return rerank(self, record, candidates, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Reranker, "rerank", spy)
+    record = next(iter(pipeline.tickets_.values()))
+    proposed = pipeline.engine_.similar(record, k=51)
+    found = pipeline.similar(record, k=5)
+    assert found and len(seen) == 1
+    ranks = np.asarray(seen[0])
+    kept = [(t, s) for t, s in proposed if t != record.ticket_id][:50]
+    assert ranks.shape == (len(kept),) and ranks.min() >= 0 and ranks.max() <= BACK_RANK_CAP
+    index = pipeline.engine_.similar_index_
+    expected = index.neighbour_ranks(
+        [pipeline.tickets_[t] for t, _ in kept],
+        [s for _, s in kept],
+        exclude=record.ticket_id,
+        cap=BACK_RANK_CAP,
+    )
+    assert ranks.tolist() == expected.tolist()
 
 
 def text_columns(frame: pd.DataFrame) -> list[str]:

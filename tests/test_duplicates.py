@@ -95,3 +95,18 @@ def test_damaged_snapshots_are_refused() -> None:
         DuplicateGrouper.from_state({"schema_version": 2})
     with pytest.raises(DuplicateGrouperSnapshotError):
         DuplicateGrouper.from_state({"schema_version": 1, "params": {}})
+
+
+def test_default_threshold_follows_the_shipped_model_of_the_scores() -> None:
+    from problems.cluster.rerank import load_default_models
+
+    shipped = load_default_models()
+    for purpose in ("duplicate", "duplicate_text"):
+        grouper = DuplicateGrouper(purpose=purpose)
+        grouper.learn_one("T-1", [])
+        threshold = shipped[purpose].threshold
+        assert threshold is not None
+        assert grouper.learn_one("T-2", [("T-1", threshold)]) == "T-1"
+        assert grouper.learn_one("T-3", [("T-1", threshold - 0.01)]) is None
+        restored = DuplicateGrouper.from_state(grouper.to_state())
+        assert restored.get_params()["purpose"] == purpose

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from problems.cluster.rerank import (
+    BACK_RANK_CAP,
     FEATURES,
+    TEXT_FALLBACK,
     PairModel,
     Reranker,
     RerankerSnapshotError,
@@ -64,7 +66,9 @@ def test_features_shape_and_ranges() -> None:
     query = ticket(9, "NPE in FSImage.loadFSImage at NameNode startup", day=12)
     values = learned().features(query, PAST)
     assert values.shape == (len(PAST), len(FEATURES))
-    assert np.isfinite(values).all()
+    # Without the index's neighbour ranks, back_rank is unknown; the rest is finite.
+    assert np.isnan(values[:, column("back_rank")]).all()
+    assert np.isfinite(np.delete(values, column("back_rank"), axis=1)).all()
     for name in ("summary_cosine", "summary_chars", "summary_fuzz", "body_cosine"):
         assert ((values[:, column(name)] >= -1e-9) & (values[:, column(name)] <= 1 + 1e-9)).all()
     # The crash report shares the class and method names and is 2 days apart.
@@ -94,7 +98,7 @@ def test_shared_exception_and_metadata_flags() -> None:
 def test_no_candidates_and_empty_text() -> None:
     reranker = learned()
     assert reranker.features(ticket(9, "x"), []).shape == (0, len(FEATURES))
-    values = reranker.features(ticket(9, "", opened_at=None), PAST)
+    values = reranker.features(ticket(9, "", opened_at=None), PAST, back_ranks=[0, 1, 2, 3])
     assert np.isfinite(values).all()
     assert (values[:, column("log_days")] == 0).all()
 
@@ -132,10 +136,14 @@ def test_snapshot_round_trip_and_idempotent_learning() -> None:
     state = json.loads(json.dumps(reranker.to_state()))
     restored = Reranker.from_state(state)
     query = ticket(9, "Balancer moves blocks of excluded datanodes", day=3)
-    assert np.array_equal(restored.features(query, PAST), reranker.features(query, PAST))
+    assert np.array_equal(
+        restored.features(query, PAST), reranker.features(query, PAST), equal_nan=True
+    )
     restored.learn_one(query)
     reranker.learn_one(query)
-    assert np.array_equal(restored.features(PAST[0], PAST), reranker.features(PAST[0], PAST))
+    assert np.array_equal(
+        restored.features(PAST[0], PAST), reranker.features(PAST[0], PAST), equal_nan=True
+    )
 
 
 def test_damaged_snapshots_and_weights_are_refused() -> None:
@@ -166,3 +174,46 @@ def test_learning_gives_the_same_counts_whether_or_not_a_query_tokenized_first()
         warm.features(record, PAST[:1])  # tokenizes (and caches) the record
         warm.learn_one(record)
     assert cold.to_state() == warm.to_state()
+
+
+def test_back_rank_is_log_of_the_capped_count() -> None:
+    query = ticket(9, "NPE in FSImage.loadFSImage at NameNode startup", day=12)
+    values = learned().features(query, PAST, back_ranks=[0, 3, BACK_RANK_CAP, 500])
+    assert values[:, column("back_rank")].tolist() == pytest.approx(
+        [0.0, math.log1p(3), math.log1p(BACK_RANK_CAP), math.log1p(BACK_RANK_CAP)]
+    )
+    with pytest.raises(ValueError, match="one back rank per candidate"):
+        learned().features(query, PAST, back_ranks=[0, 1])
+
+
+def test_unknown_back_rank_adds_nothing_to_the_score() -> None:
+    full = PairModel(
+        features=("bm25", "back_rank"), mean=(0.1, 1.5), scale=(0.1, 1.0), coef=(1.0, -2.0)
+    )
+    without = PairModel(features=("bm25",), mean=(0.1,), scale=(0.1,), coef=(1.0,))
+    query = ticket(9, "NameNode crashes at startup with NPE", day=12)
+    values = learned().features(query, PAST)
+    assert full.decision(values) == pytest.approx(without.decision(values))
+    # Known and at the training mean: the same score; a closer neighbour: higher.
+    values[:, column("back_rank")] = 1.5
+    assert full.decision(values) == pytest.approx(without.decision(values))
+    values[:, column("back_rank")] = 0.0
+    assert (full.decision(values) > without.decision(values)).all()
+
+
+def test_shipped_models_prefer_mutual_neighbours() -> None:
+    reranker = learned()
+    query = ticket(9, "NameNode crashes at startup with NPE", day=12)
+    for purpose in ("rerank", "duplicate"):
+        mutual = reranker.score(query, PAST, purpose, back_ranks=[0] * len(PAST))
+        crowded = reranker.score(query, PAST, purpose, back_ranks=[BACK_RANK_CAP] * len(PAST))
+        assert (mutual > crowded).all()
+    # Without neighbour ranks each purpose is scored by its text-only twin.
+    values = reranker.features(query, PAST)
+    for purpose, twin in TEXT_FALLBACK.items():
+        expected = reranker.models_[twin].decision(values)
+        assert reranker.score(query, PAST, purpose) == pytest.approx(expected)
+        assert "back_rank" not in reranker.models_[twin].features
+        assert "back_rank" in reranker.models_[purpose].features
+    assert reranker.rerank(query, PAST)[0][0] == "T-2"
+    assert reranker.rerank(query, PAST, back_ranks=[0, 5, 9, 9])[0][0] == "T-2"

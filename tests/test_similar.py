@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from problems.cluster.features import TicketFeaturizer
@@ -181,3 +182,58 @@ def test_rows_are_appended_without_restacking() -> None:
     assert batch.to_state() == one_by_one.to_state()
     assert reallocations <= 12  # doublings, not one copy per ticket
     assert one_by_one._indices.size <= 2 * max(one_by_one.rows_.nnz, 1024)
+
+
+def test_neighbour_ranks_count_tickets_closer_than_the_query() -> None:
+    index = SimilarTickets()
+    learned = tickets(3)
+    index.learn_many(learned)
+    query = Ticket("Q", "NameNode crashes on startup with NPE", opened_at=START)
+    found = index.query(query, k=6)
+    by_id = {t.ticket_id: t for t in learned}
+    candidates = [by_id[t] for t, _ in found]
+    given = [s for _, s in found]
+    ranks = index.neighbour_ranks(candidates, given)
+    for candidate, score, rank in zip(candidates, given, ranks, strict=True):
+        own = index.scores(candidate)
+        others = [
+            v for t, v in zip(index.ticket_ids_, own, strict=True) if t != candidate.ticket_id
+        ]
+        assert rank == sum(v > score for v in others)
+    # The NameNode reports are each other's nearest: the query is crowded out by the
+    # two other copies, while a generic miss has many tickets closer than the query.
+    assert ranks[0] == 2
+    assert ranks[-1] > ranks[0]
+    assert index.neighbour_ranks(candidates, given, cap=3).max() <= 3
+
+
+def test_neighbour_ranks_exclude_the_query_and_respect_the_limit() -> None:
+    index = SimilarTickets()
+    learned = tickets(2)
+    index.learn_many(learned)
+    first = learned[0]
+    copy = learned[len(SUBJECTS)]  # the same subject, 40 days later
+    score = dict(index.query(copy, k=len(learned)))[first.ticket_id]
+    # Seen from the first report, only the copy itself is as close: nothing is closer
+    # once the copy (the query) is left out; counting only the tickets learned before
+    # the copy arrived gives what a stream saw then.
+    assert index.neighbour_ranks([first], [score], exclude=copy.ticket_id).tolist() == [0]
+    limited = index.neighbour_ranks([first], [-1.0], limit=3)
+    assert limited.tolist() == [2]  # the 3 earliest tickets, less the first itself
+    assert index.neighbour_ranks([], []).size == 0
+    with pytest.raises(ValueError, match="one score per candidate"):
+        index.neighbour_ranks([first], [0.1, 0.2])
+
+
+def test_cached_transpose_gives_the_plain_product_and_follows_learning() -> None:
+    index = SimilarTickets(time_weight=0.0)
+    learned = tickets(2)
+    index.learn_many(learned[:7])
+    query = Ticket("Q", "NameNode crashes on startup with NPE")
+    rows = index.featurizer_.transform([query])
+    plain = np.asarray((index._weigh(rows) @ index._matrix().T).todense())
+    assert np.array_equal(index.scores_rows(rows, [query]), plain)
+    index.learn_many(learned[7:])  # more rows: the cached transpose is rebuilt
+    assert index.scores(query).shape == (len(learned),)
+    plain = np.asarray((index._weigh(rows) @ index._matrix().T).todense())[0]
+    assert np.array_equal(index.scores(query), plain)

@@ -52,10 +52,14 @@ class DuplicateGrouper:
     Parameters
     ----------
     threshold : float or None
-        Least pair score for a link; ``None`` takes the shipped ``duplicate`` model's
-        threshold (``problems/defaults/rerank.toml``), on its log-odds scale.
+        Least pair score for a link; ``None`` takes the threshold of the shipped model
+        named by ``purpose`` (``problems/defaults/rerank.toml``), on its log-odds scale.
     max_group_size : int
         A group this large takes no more tickets.
+    purpose : str
+        The shipped model whose threshold ``None`` takes: ``duplicate`` for scores given
+        with neighbour ranks (`Reranker.score` with ``back_ranks``), ``duplicate_text``
+        for scores without them.
 
     Attributes
     ----------
@@ -65,13 +69,23 @@ class DuplicateGrouper:
         The earlier ticket each linked ticket joined through (its evidence).
     """
 
-    def __init__(self, threshold: float | None = None, max_group_size: int = 10) -> None:
+    def __init__(
+        self,
+        threshold: float | None = None,
+        max_group_size: int = 10,
+        purpose: str = "duplicate",
+    ) -> None:
         self.threshold = threshold
         self.max_group_size = max_group_size
+        self.purpose = purpose
 
     def get_params(self) -> dict[str, Any]:
         """The hyperparameters, as given to ``__init__``."""
-        return {"threshold": self.threshold, "max_group_size": self.max_group_size}
+        return {
+            "threshold": self.threshold,
+            "max_group_size": self.max_group_size,
+            "purpose": self.purpose,
+        }
 
     def _ensure(self) -> None:
         if hasattr(self, "group_of_"):
@@ -82,7 +96,7 @@ class DuplicateGrouper:
         if self.threshold is None:
             from problems.cluster.rerank import load_default_models
 
-            shipped = load_default_models()["duplicate"].threshold
+            shipped = load_default_models()[self.purpose].threshold
             self.threshold_ = 0.0 if shipped is None else shipped
         else:
             self.threshold_ = float(self.threshold)

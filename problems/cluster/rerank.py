@@ -26,13 +26,20 @@ Pair features (`FEATURES`), each scale-free so that weights carry across tracker
 * ``log_days``, ``within_month``, ``within_year``: ``log1p`` of the days between the two
   creation times, ``exp(-days / 30)`` and ``exp(-days / 365)`` (0 when unknown);
 * ``same_component``, ``same_version``, ``same_family``: 1 when both name the same
-  component, version, or major.minor version family.
+  component, version, or major.minor version family;
+* ``back_rank``: ``log1p`` of how many tickets the candidate itself finds closer than the
+  query (`SimilarTickets.neighbour_ranks`, capped at `BACK_RANK_CAP`): duplicates are
+  mutual neighbours, while a generic ticket near many queries has many closer tickets.
+  It needs the index, so the caller passes the counts (``back_ranks``); without them the
+  feature is unknown and scores as the training mean (it changes no order).
 
 Two linear models read them (``problems/defaults/rerank.toml``): ``rerank`` orders the
 candidates of a query (fitted on pairwise preferences: a duplicate above a non-duplicate
 of the same query), ``duplicate`` estimates whether a pair is a duplicate at all (a
 logistic regression over each ticket's nearest earlier tickets), for
-`problems.cluster.duplicates.DuplicateGrouper`. Both are reproduced by
+`problems.cluster.duplicates.DuplicateGrouper`. Each has a twin fitted without
+``back_rank`` (``rerank_text``, ``duplicate_text``, see `TEXT_FALLBACK`), used when the
+caller gives no neighbour ranks. Both are reproduced by
 ``python bench/fit_rerank.py``, which also reports how they transfer between data sets.
 
 Words are lower-cased, stop words dropped, and plain words lose one inflection
@@ -83,9 +90,12 @@ from rapidfuzz import fuzz
 from problems.cluster.features import extract_signatures, version_family
 
 __all__ = [
+    "BACK_RANK_CAP",
     "DEFAULT_WEIGHTS_FILE",
     "FEATURES",
+    "PURPOSES",
     "SCHEMA_VERSION",
+    "TEXT_FALLBACK",
     "PairModel",
     "Reranker",
     "RerankerSnapshotError",
@@ -95,7 +105,10 @@ __all__ = [
 SCHEMA_VERSION = 1
 DEFAULT_WEIGHTS_FILE = "rerank.toml"
 """File under ``problems/defaults/`` with the shipped weights, one table per purpose."""
-PURPOSES = ("rerank", "duplicate")
+PURPOSES = ("rerank", "duplicate", "rerank_text", "duplicate_text")
+TEXT_FALLBACK = {"rerank": "rerank_text", "duplicate": "duplicate_text"}
+"""Model used for a purpose when no neighbour ranks are given: fitted on the same pairs
+without ``back_rank``, so a caller without the index scores as well as before."""
 
 FEATURES: tuple[str, ...] = (
     "bm25",
@@ -115,7 +128,11 @@ FEATURES: tuple[str, ...] = (
     "same_component",
     "same_version",
     "same_family",
+    "back_rank",
 )
+BACK_RANK_CAP = 20
+"""Neighbour ranks above this count as this (``back_rank``): only the near top matters,
+and a bounded value means the same on an index of any size."""
 
 _SECONDS_PER_DAY = 86_400.0
 _WORD = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+)*")
@@ -260,9 +277,14 @@ class PairModel:
     threshold: float | None = None
 
     def decision(self, values: np.ndarray) -> np.ndarray:
-        """Linear score of rows of `FEATURES` values (log-odds for a classifier)."""
+        """Linear score of rows of `FEATURES` values (log-odds for a classifier).
+
+        A NaN value (a feature not known for that pair) counts as the training mean, so
+        it adds nothing to the score.
+        """
         columns = [FEATURES.index(name) for name in self.features]
         standard = (values[:, columns] - np.asarray(self.mean)) / np.asarray(self.scale)
+        standard = np.nan_to_num(standard, nan=0.0)
         return np.asarray(standard @ np.asarray(self.coef) + self.intercept)
 
     def to_dict(self) -> dict[str, Any]:
@@ -305,7 +327,7 @@ class PairModel:
 
 
 def load_default_models() -> dict[str, PairModel]:
-    """The shipped models by purpose (``rerank``, ``duplicate``), from ``rerank.toml``."""
+    """The shipped models by purpose (`PURPOSES`), from ``rerank.toml``."""
     text = (
         resources.files("problems")
         .joinpath("defaults", DEFAULT_WEIGHTS_FILE)
@@ -326,8 +348,9 @@ class Reranker:
     Parameters
     ----------
     models : dict or None
-        Per purpose (``rerank``, ``duplicate``), weights as `PairModel.to_dict` gives
-        them; a purpose left out uses the shipped weights.
+        Per purpose (`PURPOSES`: ``rerank``, ``duplicate`` and their text-only twins),
+        weights as `PairModel.to_dict` gives them; a purpose left out uses the shipped
+        weights.
     n_buckets_log2 : int
         Hashed vocabulary of ``2 ** n_buckets_log2`` buckets for document frequencies.
     k1 : float
@@ -582,7 +605,12 @@ class Reranker:
             backward = np.divide(found, totals, out=np.zeros(n_candidates), where=totals > 0)
         return forward, backward
 
-    def features(self, query: Any, candidates: Sequence[Any]) -> np.ndarray:
+    def features(
+        self,
+        query: Any,
+        candidates: Sequence[Any],
+        back_ranks: Sequence[float] | np.ndarray | None = None,
+    ) -> np.ndarray:
         """Pair features of ``query`` with each candidate, one row per candidate.
 
         Parameters
@@ -592,6 +620,10 @@ class Reranker:
             (``opened_at``, else ``first_closed_at``).
         candidates : sequence of tickets
             Typically the tickets `SimilarTickets.query` returned for ``query``.
+        back_ranks : sequence of float, optional
+            Per candidate, how many tickets it finds closer than the query
+            (`SimilarTickets.neighbour_ranks`); without them ``back_rank`` is NaN
+            (unknown, neutral in `PairModel.decision`).
 
         Returns
         -------
@@ -603,6 +635,14 @@ class Reranker:
         values = np.zeros((n_candidates, len(FEATURES)))
         if n_candidates == 0:
             return values
+        back = FEATURES.index("back_rank")
+        if back_ranks is None:
+            values[:, back] = np.nan
+        else:
+            ranks = np.asarray(back_ranks, dtype=np.float64)
+            if ranks.shape != (n_candidates,):
+                raise ValueError("one back rank per candidate is needed")
+            values[:, back] = np.log1p(np.clip(ranks, 0.0, BACK_RANK_CAP))
         mine = self._doc(query)
         docs = [self._doc(candidate) for candidate in candidates]
         column = {name: n for n, name in enumerate(FEATURES)}
@@ -645,23 +685,39 @@ class Reranker:
             )
         return values
 
-    def score(self, query: Any, candidates: Sequence[Any], purpose: str = "rerank") -> np.ndarray:
+    def score(
+        self,
+        query: Any,
+        candidates: Sequence[Any],
+        purpose: str = "rerank",
+        back_ranks: Sequence[float] | np.ndarray | None = None,
+    ) -> np.ndarray:
         """Linear score of each candidate for ``query`` under the model of ``purpose``.
 
         ``rerank`` scores only order the candidates of one query; ``duplicate`` scores
         are log-odds of "duplicate", comparable to that model's ``threshold``.
+        ``back_ranks`` are as in `features`; without them a purpose is scored by its
+        text-only twin (`TEXT_FALLBACK`), whose ``threshold`` then applies.
         """
         self._ensure()
-        return self.models_[purpose].decision(self.features(query, candidates))
+        if back_ranks is None:
+            purpose = TEXT_FALLBACK.get(purpose, purpose)
+        return self.models_[purpose].decision(self.features(query, candidates, back_ranks))
 
     def rerank(
-        self, query: Any, candidates: Sequence[Any], k: int | None = None
+        self,
+        query: Any,
+        candidates: Sequence[Any],
+        k: int | None = None,
+        back_ranks: Sequence[float] | np.ndarray | None = None,
     ) -> list[tuple[str, float]]:
         """Candidates re-ordered by the ``rerank`` score, best first, as ``(id, score)``.
 
         Ties keep the candidates' given order (typically `SimilarTickets.query`'s).
+        ``back_ranks`` (`SimilarTickets.neighbour_ranks` of the candidates) add the
+        mutual-neighbour evidence; without them that feature is neutral.
         """
-        scores = self.score(query, candidates)
+        scores = self.score(query, candidates, back_ranks=back_ranks)
         order = np.lexsort((np.arange(len(candidates)), -scores))
         if k is not None:
             order = order[:k]

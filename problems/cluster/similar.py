@@ -204,6 +204,9 @@ class SimilarTickets:
         self._changed = [np.flatnonzero(self.df_ != self.reference_df_)]
         self._weighted: sp.csr_matrix | None = None
         self._n_weighted = 0
+        # The weighted rows transposed to CSR (what ``rows @ matrix.T`` converts to on
+        # every call), kept while the weighted rows stay the same object.
+        self._transposed: tuple[sp.csr_matrix, sp.csr_matrix] | None = None
         weights = dict(zip(BLOCKS, self.featurizer_.block_weights, strict=True))
         weights.update(self.block_weights or {})
         self._block_weights = np.array([weights[name] for name in BLOCKS], dtype=np.float64)
@@ -388,6 +391,14 @@ class SimilarTickets:
             self._n_weighted = n_tickets
         return self._weighted
 
+    def _matrix_transposed(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
+        """``matrix.T`` as CSR, cached: queries in a row share one conversion."""
+        cached = self._transposed
+        if cached is None or cached[0] is not matrix:
+            cached = (matrix, sp.csr_matrix(matrix.T))
+            self._transposed = cached
+        return cached[1]
+
     def scores(self, record: _Ticket) -> np.ndarray:
         """Score of every learned ticket for ``record``, in learning order."""
         self._ensure()
@@ -400,7 +411,7 @@ class SimilarTickets:
         if matrix.shape[0] == 0:
             return np.zeros((len(records), 0))
         queries = self._weigh(rows)
-        scores = np.asarray((queries @ matrix.T).todense(), dtype=np.float64)
+        scores = np.asarray((queries @ self._matrix_transposed(matrix)).todense(), dtype=np.float64)
         if self.time_weight:
             times = np.array(self.times_, dtype=np.float64)
             for n, record in enumerate(records):
@@ -464,6 +475,79 @@ class SimilarTickets:
             order = top[np.lexsort((top, -scores[top]))][:count]
             results.append([(self.ticket_ids_[i], round(float(scores[i]), 6)) for i in order])
         return results
+
+    def neighbour_ranks(
+        self,
+        candidates: Sequence[_Ticket],
+        scores: Sequence[float] | np.ndarray,
+        exclude: str | None = None,
+        limit: int | None = None,
+        cap: int | None = None,
+    ) -> np.ndarray:
+        """How many learned tickets each candidate finds closer than the query.
+
+        A query found each candidate with a score; seen from the candidate, the query is
+        one neighbour among the candidate's own. A true duplicate is usually near the top
+        of both lists (mutual neighbours), while a generic ticket that is close to many
+        queries has many tickets closer to it than any one query. This counts, for each
+        candidate, the learned tickets it scores above the query's score of it (the
+        cosine is nearly symmetric, and the query itself need not be learned).
+
+        Parameters
+        ----------
+        candidates : sequence of tickets
+            Usually the tickets `query` returned; each is scored against the index as a
+            query of its own (its full feature row, the same priors).
+        scores : sequence of float
+            The query's score of each candidate (as `query` returned it).
+        exclude : str, optional
+            A ticket id not counted, typically the query's own when it is learned.
+        limit : int, optional
+            Count only the first ``limit`` learned tickets (learning order): the tickets
+            that existed when the query arrived, when replaying a stream.
+        cap : int, optional
+            Counts above ``cap`` are given as ``cap`` (only the near top matters).
+
+        Returns
+        -------
+        numpy.ndarray
+            One count per candidate (int64); a candidate's own row never counts.
+
+        Examples
+        --------
+        >>> from types import SimpleNamespace
+        >>> def ticket(n, subject):
+        ...     return SimpleNamespace(ticket_id=f"T-{n}", subject=subject, text="",
+        ...         product="hdfs", component=None, version=None, tags=())
+        >>> past = [ticket(1, "namenode crash on startup"),
+        ...     ticket(2, "namenode crash on startup again"), ticket(3, "web ui is slow")]
+        >>> index = SimilarTickets(time_weight=0.0)
+        >>> index.learn_many(past)
+        >>> found = index.query(ticket(4, "namenode crash"), k=2)
+        >>> [t for t, _ in found]
+        ['T-1', 'T-2']
+        >>> index.neighbour_ranks(past[:2], [score for _, score in found]).tolist()
+        [1, 1]
+        """
+        self._ensure()
+        values = np.asarray(scores, dtype=np.float64)
+        if len(candidates) != values.size:
+            raise ValueError("one score per candidate is needed")
+        if not candidates or not self.ticket_ids_:
+            return np.zeros(len(candidates), dtype=np.int64)
+        rows = self.scores_rows(self.featurizer_.transform(candidates), candidates)
+        if limit is not None:
+            rows = rows[:, : max(int(limit), 0)]
+        width = rows.shape[1]
+        for row, candidate in enumerate(candidates):
+            own = self._position.get(candidate.ticket_id)
+            if own is not None and own < width:
+                rows[row, own] = -np.inf
+        excluded = self._position.get(exclude) if exclude is not None else None
+        if excluded is not None and excluded < width:
+            rows[:, excluded] = -np.inf
+        counts = (rows > values[:, None]).sum(axis=1).astype(np.int64)
+        return np.minimum(counts, cap) if cap is not None else counts
 
     # -- persistence -----------------------------------------------------------------------
 
