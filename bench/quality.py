@@ -182,13 +182,15 @@ def rerank_and_duplicates(labeled: LabeledSet) -> dict[str, Any]:
     product calls them: a query re-ranks its top 100 engine candidates (a duplicate
     beyond them keeps its engine rank); each ticket, in creation order, is scored
     against its 10 nearest earlier tickets and joins the best one's group when the
-    ``duplicate`` score passes the shipped threshold (groups of at most 10). Each
+    ``duplicate`` score passes the shipped threshold (groups of at most 10), by
+    `problems.cluster.duplicates.learn_from_index` over an index of the scope. Each
     candidate's neighbour rank (``back_rank``) is counted as
     `SimilarTickets.neighbour_ranks` counts it (`bench.fit_rerank.candidates`).
     """
     from bench.fit_rerank import candidates
-    from problems.cluster.duplicates import DuplicateGrouper
+    from problems.cluster.duplicates import DuplicateGrouper, learn_from_index
     from problems.cluster.rerank import Reranker
+    from problems.cluster.similar import SimilarTickets
 
     started = time.perf_counter()
     found = candidates(labeled, query_k=100, earlier_k=10)
@@ -216,23 +218,13 @@ def rerank_and_duplicates(labeled: LabeledSet) -> dict[str, Any]:
             ranks[query_id] = hits[0] if hits else found.engine_rank[query_id]
     rerank_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    rerankers: dict[str, Reranker] = {}
     groupers: dict[str, DuplicateGrouper] = {}
-    for record in labeled.records:
-        scope_name = labeled.scope[record.ticket_id]
-        reranker = rerankers.setdefault(scope_name, Reranker(cache_size=50_000))
-        grouper = groupers.setdefault(scope_name, DuplicateGrouper(max_group_size=10))
-        earlier = found.earlier.get(record.ticket_id, [])
-        scores = reranker.score(
-            record,
-            [by_id[c] for c, _ in earlier],
-            purpose="duplicate",
-            back_ranks=found.earlier_back.get(record.ticket_id),
-        )
-        grouper.learn_one(
-            record.ticket_id, [(c, float(v)) for (c, _), v in zip(earlier, scores, strict=True)]
-        )
-        reranker.learn_one(record)
+    for scope_name, positions in _scopes(labeled).items():
+        scope_records = [labeled.records[p] for p in positions]
+        index = SimilarTickets()
+        index.learn_many(scope_records)
+        grouper = groupers[scope_name] = DuplicateGrouper(max_group_size=10)
+        learn_from_index(grouper, index, scope_records, Reranker(cache_size=50_000))
     grouping_seconds = time.perf_counter() - started
     labels = {
         t: scope_name + "/" + g

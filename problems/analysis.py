@@ -58,6 +58,7 @@ __all__ = [
     "CLUSTER_COLUMNS",
     "CUSTOMER_COLUMNS",
     "DEFECT_COLUMNS",
+    "DUPLICATE_COLUMNS",
     "GRAPH_EDGE_COLUMNS",
     "GRAPH_NODE_COLUMNS",
     "LINK_COLUMNS",
@@ -75,6 +76,7 @@ __all__ = [
     "cluster_customers",
     "cluster_members",
     "cluster_terms",
+    "duplicate_groups",
     "explain_ticket",
     "find_repo_root",
     "graph_edges",
@@ -217,6 +219,10 @@ CUSTOMER_COLUMNS = (
 )
 """Columns of `cluster_customers`, most tickets first."""
 
+DUPLICATE_COLUMNS = ("group_id", "ticket_id", "linked_to", "cluster_id", "closed_at", "subject")
+"""Columns of `duplicate_groups`: one row per ticket in a group of two or more, by group
+(``group_id``: its first ticket), then in arrival order; ``linked_to``: the earlier
+ticket it joined through (empty for the group's first)."""
 SIMILAR_COLUMNS = ("rank", "ticket_id", "score", "cluster_id", "subject", "customer_id")
 """Columns of `similar_tickets`, most similar first (``score``: the re-ranker's, which
 orders the tickets of one query and is not a probability)."""
@@ -1043,6 +1049,46 @@ def plot_timeline(timeline: pd.DataFrame, ax: Axes | None = None, title: str = "
     if title:
         ax.set_title(title)
     return ax
+
+
+def duplicate_groups(state: State) -> pd.DataFrame:
+    """Tickets that report the same thing, grouped (`Pipeline.duplicates`).
+
+    Narrower than a problem cluster, which gathers every ticket of one root cause.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns `DUPLICATE_COLUMNS`.
+
+    Examples
+    --------
+    >>> state = sample_state(n_tickets=120)
+    >>> groups = duplicate_groups(state)
+    >>> list(groups.columns) == list(DUPLICATE_COLUMNS)
+    True
+    >>> bool((groups.groupby("group_id").size() >= 2).all())
+    True
+    """
+    pipeline = state.pipeline
+    grouper = pipeline.duplicates()
+    group_of = grouper.groups()
+    memberships = state._memberships()
+    order = {group: n for n, group in enumerate(dict.fromkeys(group_of.values()))}
+    rows: list[dict[str, Any]] = []
+    for ticket_id, group_id in sorted(group_of.items(), key=lambda item: order[item[1]]):
+        record = pipeline.tickets_[ticket_id]
+        rows.append(
+            {
+                "group_id": group_id,
+                "ticket_id": ticket_id,
+                "linked_to": grouper.links_.get(ticket_id, ""),
+                "cluster_id": memberships.get(ticket_id),
+                "closed_at": record.first_closed_at,
+                "subject": record.subject,
+            }
+        )
+    return _frame(rows, DUPLICATE_COLUMNS)
 
 
 def similar_tickets(state: State, query: str, k: int = 10) -> pd.DataFrame:

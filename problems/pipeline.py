@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core import to_json
 
 from problems.book import RecordBook
+from problems.cluster.duplicates import DuplicateGrouper, learn_from_index
 from problems.cluster.engine import ClusterEngine
 from problems.cluster.model import ClusterSummary
 from problems.cluster.rerank import BACK_RANK_CAP, Reranker
@@ -213,6 +214,9 @@ class Pipeline:
         parts may need them: its engine part may not have learned them yet."""
         self._learned_since_save: list[TicketRecord] = []
         self._reranker: Reranker | None = None
+        # Duplicate groups (`duplicates`), derived like the re-ranker: the grouper
+        # and its own re-ranker have seen the index's first tickets, in its order.
+        self._duplicates: tuple[DuplicateGrouper, Reranker] | None = None
         # What changed since the last base in parts (`parts_view`): tickets past
         # ``_base_count`` are new, ``_dirty`` are older ones closed again.
         self._base_count = 0
@@ -384,6 +388,37 @@ class Pipeline:
                 cap=BACK_RANK_CAP,
             )
         return self._updated_reranker().rerank(record, candidates, k=k, back_ranks=back_ranks)
+
+    def duplicates(self) -> DuplicateGrouper:
+        """Duplicate groups of the clustered tickets, caught up (``.groups()``:
+        ``ticket_id -> group id``, ``.links_``: the earlier ticket each one joined).
+
+        Narrower than problem clusters: tickets that report the same thing. Each ticket,
+        in the order the engine clustered it, joins the group of the best of its nearest
+        earlier tickets when the ``duplicate`` model says so
+        (`problems.cluster.duplicates.learn_from_index`, the procedure ``bench/quality.py``
+        measures); a group id is its first ticket's id and never changes. Only tickets in
+        a group of two or more are listed. Derived from the engine's similar-tickets index
+        and the book like links and the graph, so not in snapshots; caught up on demand.
+        Each new ticket costs a few ms plus time that grows with the index (its
+        candidates' neighbour ranks).
+        """
+        index = self.engine_.similar_index_
+        if index is None:
+            return DuplicateGrouper()
+        ids = index.ticket_ids_
+        if self._duplicates is not None:
+            decided = self._duplicates[0].group_of_
+            last = next(reversed(decided), None) if decided else None
+            # The index only ever appends; if it was rebuilt in another order, start over.
+            if len(decided) > len(ids) or (last is not None and ids[len(decided) - 1] != last):
+                self._duplicates = None
+        if self._duplicates is None:
+            self._duplicates = (DuplicateGrouper(), Reranker())
+        grouper, reranker = self._duplicates
+        tickets = self.tickets_
+        learn_from_index(grouper, index, [tickets[ticket_id] for ticket_id in ids], reranker)
+        return grouper
 
     def _updated_reranker(self) -> Reranker:
         """The re-ranker, its word frequencies caught up with every ticket of the book.

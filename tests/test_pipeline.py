@@ -280,3 +280,25 @@ def test_a_full_snapshot_loads_and_its_first_base_in_parts_is_whole() -> None:
     document["checkpoint_version"] = 99
     with pytest.raises(SnapshotError, match="checkpoint_version 99"):
         Pipeline.load(parts_chain_bytes(json.dumps(document).encode(), parts, []))
+
+
+def test_duplicate_groups_catch_up_without_changing_earlier_decisions() -> None:
+    """`Pipeline.duplicates` decides each clustered ticket once: after more tickets
+    arrive, every earlier ticket keeps its group and its link, and the new ones are
+    decided too."""
+    from problems.sample import generate_sample
+
+    events = [parse_event(event) for event in generate_sample(seed=5, n_tickets=300).events]
+    half = len(events) // 2
+    pipeline = Pipeline()
+    pipeline.apply_many(events[:half])
+    first = pipeline.duplicates()
+    decided, links = dict(first.group_of_), dict(first.links_)
+    assert len(decided) == pipeline.engine_.similar_index_.n_tickets_ > 0
+    assert links, "the sample's recurring problems give duplicate links"
+    pipeline.apply_many(events[half:])
+    again = pipeline.duplicates()
+    assert len(again.group_of_) == len(pipeline.tickets_) > len(decided)
+    assert {t: again.group_of_[t] for t in decided} == decided
+    assert {t: again.links_[t] for t in links} == links
+    assert set(again.groups()) <= set(again.group_of_)

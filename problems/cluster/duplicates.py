@@ -35,9 +35,24 @@ True
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["SCHEMA_VERSION", "DuplicateGrouper", "DuplicateGrouperSnapshotError"]
+import numpy as np
+
+if TYPE_CHECKING:
+    from problems.cluster.rerank import Reranker
+    from problems.cluster.similar import SimilarTickets
+
+__all__ = [
+    "EARLIER_K",
+    "SCHEMA_VERSION",
+    "DuplicateGrouper",
+    "DuplicateGrouperSnapshotError",
+    "learn_from_index",
+]
+
+EARLIER_K = 10
+"""How many of its nearest earlier tickets an arriving ticket is scored against."""
 
 SCHEMA_VERSION = 1
 
@@ -181,3 +196,69 @@ class DuplicateGrouper:
             sizes[group] = sizes.get(group, 0) + 1
         grouper.sizes_ = sizes
         return grouper
+
+
+def learn_from_index(
+    grouper: DuplicateGrouper,
+    index: SimilarTickets,
+    records: Sequence[Any],
+    reranker: Reranker,
+    *,
+    earlier_k: int = EARLIER_K,
+    chunk_size: int = 256,
+) -> int:
+    """Decide the index's tickets that ``grouper`` has not decided yet, in learning order.
+
+    Each ticket is scored against its ``earlier_k`` nearest tickets learned before it
+    (the index's scores cut to those), with each candidate's neighbour rank among the
+    tickets before it (`SimilarTickets.neighbour_ranks`), by the ``duplicate`` model of
+    ``reranker``; then ``reranker`` learns it, so its word frequencies know only earlier
+    tickets when a ticket is decided. This is how the product forms duplicate groups and
+    how ``bench/quality.py`` measures them.
+
+    Parameters
+    ----------
+    grouper : DuplicateGrouper
+        Has decided the index's first tickets (as many as it holds), or none.
+    index : SimilarTickets
+        Holds the tickets; its learning order is the order of arrival.
+    records : sequence of tickets
+        ``records[n]`` is the index's ``n``-th ticket, for as many as the index holds.
+    reranker : Reranker
+        Has learned exactly the tickets ``grouper`` has decided.
+    earlier_k, chunk_size : int
+        Candidates per ticket; tickets scored against the index in one product.
+
+    Returns
+    -------
+    int
+        How many tickets were decided.
+    """
+    from problems.cluster.rerank import BACK_RANK_CAP
+
+    grouper._ensure()
+    ids = index.ticket_ids_
+    start = len(grouper.group_of_)
+    if len(records) < len(ids):
+        raise ValueError("one record is needed per ticket of the index")
+    for chunk_start in range(start, len(ids), chunk_size):
+        chunk = records[chunk_start : min(chunk_start + chunk_size, len(ids))]
+        rows = index.scores_rows(index.featurizer_.transform(chunk), chunk)
+        for offset, (record, scores) in enumerate(zip(chunk, rows, strict=True)):
+            here = chunk_start + offset
+            if record.ticket_id != ids[here]:
+                raise ValueError(f"record {here} is not the index's ticket {ids[here]!r}")
+            earlier = scores[:here]
+            top = np.lexsort((np.arange(here), -earlier))[:earlier_k]
+            candidates = [records[i] for i in top]
+            values = earlier[top]
+            back_ranks = index.neighbour_ranks(candidates, values, limit=here, cap=BACK_RANK_CAP)
+            pair_scores = reranker.score(
+                record, candidates, purpose="duplicate", back_ranks=back_ranks
+            )
+            grouper.learn_one(
+                record.ticket_id,
+                [(ids[i], float(v)) for i, v in zip(top, pair_scores, strict=True)],
+            )
+            reranker.learn_one(record)
+    return len(ids) - start
