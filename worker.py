@@ -60,6 +60,8 @@ from faststream.redis import RedisBroker, StreamSub
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from redis._parsers import Encoder
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from redis.connection import PythonRespSerializer
 
 from problems import streams
@@ -1404,13 +1406,27 @@ def _write_files(directory: Path, register: Any) -> None:
 
 # -- the FastStream application ------------------------------------------------------
 
+
+def make_broker(redis_url: str) -> RedisBroker:
+    """The FastStream broker of the worker, patient with a Redis that is coming back.
+
+    FastStream creates each consumer group with one command as the app starts; when
+    Redis is restarted or fails over just then, redis-py's default retry (3 jittered
+    tries) can run out before it is back, and the app exits. This waits instead, backing
+    off up to 2 s between 20 tries (about 30 s in all).
+    """
+    return RedisBroker(
+        redis_url,
+        retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=20),
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+        graceful_timeout=30.0,
+        logger=logging.getLogger("faststream.problems"),
+        log_level=logging.DEBUG,
+    )
+
+
 settings = WorkerSettings()
-broker = RedisBroker(
-    settings.redis_url,
-    graceful_timeout=30.0,
-    logger=logging.getLogger("faststream.problems"),
-    log_level=logging.DEBUG,
-)
+broker = make_broker(settings.redis_url)
 worker = Worker(settings)
 
 

@@ -132,6 +132,51 @@ def _pings(client: redis.Redis) -> bool:
         return False
 
 
+async def test_broker_starts_while_redis_comes_back(tmp_path: Path) -> None:
+    """The app's broker creates its consumer groups as it starts: with Redis down for
+    6 s at that moment (restarted, failing over) it waits for it rather than failing."""
+    import asyncio
+
+    from faststream.redis import StreamSub
+
+    import worker as worker_module
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path)]
+    url = f"redis://127.0.0.1:{port}/0"
+    broker = worker_module.make_broker(url)
+
+    @broker.subscriber(stream=StreamSub("probe.stream", group="probe", consumer="c"))
+    async def probe(body: bytes) -> None:
+        return None
+
+    started = time.monotonic()
+    server: subprocess.Popen[bytes] | None = None
+
+    async def bring_redis_up_later() -> None:
+        nonlocal server
+        await asyncio.sleep(6.0)
+        server = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+
+    later = asyncio.create_task(bring_redis_up_later())
+    try:
+        await broker.start()
+        assert time.monotonic() - started >= 6.0  # it did wait for the server
+        client = redis.Redis.from_url(url)
+        groups = client.xinfo_groups("probe.stream")
+        assert [group["name"] for group in groups] == [b"probe"]
+        client.close()
+    finally:
+        await later
+        await broker.stop()
+        if server is not None:
+            server.kill()
+            server.wait()
+
+
 def test_redis_restarted_mid_run_nothing_lost(
     own_redis: tuple[str, Callable[[], None]], spawn_worker: SpawnWorker
 ) -> None:
