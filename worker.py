@@ -1410,10 +1410,10 @@ def _write_files(directory: Path, register: Any) -> None:
 def make_broker(redis_url: str) -> RedisBroker:
     """The FastStream broker of the worker, patient with a Redis that is coming back.
 
-    FastStream creates each consumer group with one command as the app starts; when
-    Redis is restarted or fails over just then, redis-py's default retry (3 jittered
-    tries) can run out before it is back, and the app exits. This waits instead, backing
-    off up to 2 s between 20 tries (about 30 s in all).
+    FastStream creates each consumer group with one command as the app starts, and its
+    connection pool retries on no error (``retry_on_error=[]``): when Redis is restarted
+    or fails over just then, the first refused connection fails the start and the app
+    exits. This waits instead, backing off up to 2 s between 20 tries (about 30 s).
     """
     return RedisBroker(
         redis_url,

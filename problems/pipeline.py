@@ -409,7 +409,7 @@ class Pipeline:
         ids = index.ticket_ids_
         if self._duplicates is not None:
             decided = self._duplicates[0].group_of_
-            last = next(reversed(decided), None) if decided else None
+            last = next(reversed(decided), None)
             # The index only ever appends; if it was rebuilt in another order, start over.
             if len(decided) > len(ids) or (last is not None and ids[len(decided) - 1] != last):
                 self._duplicates = None
