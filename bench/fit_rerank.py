@@ -18,7 +18,10 @@ Two models are fitted on the training set (``--train``, apache-jira by default) 
   groups predict no more same-group pairs on the training set than it has tickets
   (``PAIRS_PER_TICKET``; Drain3 predicts 1.5 a ticket on apache-jira, 0.7 on gitbugs);
 * ``rerank_text`` and ``duplicate_text``: the same without ``back_rank`` (for callers
-  that give no neighbour ranks; `problems.cluster.rerank.TEXT_FALLBACK`).
+  that give no neighbour ranks), and ``rerank_semantic`` and ``duplicate_semantic`` with
+  the summaries' sentence-embedding cosine as well (``--semantic``, which encodes every
+  summary with `problems.cluster.semantic.SentenceEncoder`: about 6 minutes for
+  apache-jira; ``--write`` needs it). `problems.cluster.rerank.model_name` picks one.
 
 Each candidate's neighbour rank (``back_rank``: how many tickets the candidate itself
 scores above the query, `SimilarTickets.neighbour_ranks`) is counted in `candidates`.
@@ -51,11 +54,12 @@ from problems.cluster.duplicates import DuplicateGrouper
 from problems.cluster.rerank import (
     BACK_RANK_CAP,
     FEATURES,
+    OPTIONAL_FEATURES,
     PURPOSES,
-    TEXT_FALLBACK,
     PairModel,
     Reranker,
 )
+from problems.cluster.semantic import SummaryEmbeddings
 
 __all__ = ["Candidates", "Pairs", "candidates", "earlier_pairs", "main", "query_pairs"]
 
@@ -191,8 +195,11 @@ def candidates(labeled: LabeledSet, query_k: int = 100, earlier_k: int = 10) -> 
     return result
 
 
-def query_pairs(labeled: LabeledSet, found: Candidates) -> Pairs:
-    """Features of each query with its engine candidates (document counts: its scope)."""
+def query_pairs(
+    labeled: LabeledSet, found: Candidates, embeddings: SummaryEmbeddings | None = None
+) -> Pairs:
+    """Features of each query with its engine candidates (document counts: its scope);
+    ``semantic`` only with ``embeddings``."""
     by_id = {record.ticket_id: record for record in labeled.records}
     group_of = _group_of(labeled)
     rerankers: dict[str, Reranker] = {}
@@ -206,9 +213,10 @@ def query_pairs(labeled: LabeledSet, found: Candidates) -> Pairs:
     labels: list[bool] = []
     for query_id, listed in found.query.items():
         others = [by_id[c] for c, _ in listed]
+        semantic = None if embeddings is None else embeddings.similarity(by_id[query_id], others)
         rows.append(
             rerankers[labeled.scope[query_id]].features(
-                by_id[query_id], others, found.query_back.get(query_id)
+                by_id[query_id], others, found.query_back.get(query_id), semantic
             )
         )
         queries.extend([query_id] * len(others))
@@ -222,8 +230,11 @@ def query_pairs(labeled: LabeledSet, found: Candidates) -> Pairs:
     )
 
 
-def earlier_pairs(labeled: LabeledSet, found: Candidates) -> Pairs:
-    """Features of every ticket with its earlier candidates, counts learned as a stream."""
+def earlier_pairs(
+    labeled: LabeledSet, found: Candidates, embeddings: SummaryEmbeddings | None = None
+) -> Pairs:
+    """Features of every ticket with its earlier candidates, counts learned as a stream;
+    ``semantic`` only with ``embeddings``."""
     by_id = {record.ticket_id: record for record in labeled.records}
     group_of = _group_of(labeled)
     rerankers: dict[str, Reranker] = {}
@@ -239,7 +250,12 @@ def earlier_pairs(labeled: LabeledSet, found: Candidates) -> Pairs:
         listed = found.earlier.get(record.ticket_id, [])
         if listed:
             others = [by_id[c] for c, _ in listed]
-            rows.append(reranker.features(record, others, found.earlier_back.get(record.ticket_id)))
+            semantic = None if embeddings is None else embeddings.similarity(record, others)
+            rows.append(
+                reranker.features(
+                    record, others, found.earlier_back.get(record.ticket_id), semantic
+                )
+            )
             queries.extend([record.ticket_id] * len(others))
             candidate_ids.extend(c for c, _ in listed)
             mine = group_of.get(record.ticket_id)
@@ -266,8 +282,14 @@ def _standardise(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(scale > 0, scale, 1.0)
 
 
-TEXT_FEATURES = tuple(name for name in FEATURES if name != "back_rank")
-"""Features of the text-only twins (`TEXT_FALLBACK`): everything but the neighbour rank."""
+def model_features(back_ranks: bool, semantic: bool) -> tuple[str, ...]:
+    """The features a model reads when the given optional features are known."""
+    known = {"back_rank": back_ranks, "semantic": back_ranks and semantic}
+    return tuple(f for f in FEATURES if f not in OPTIONAL_FEATURES or known[f])
+
+
+VARIANTS = {"": (True, False), "_text": (False, False), "_semantic": (True, True)}
+"""Suffix of each model name (`model_name`) and which optional features it reads."""
 
 
 def _columns(pairs: Pairs, features: Sequence[str]) -> np.ndarray:
@@ -275,11 +297,13 @@ def _columns(pairs: Pairs, features: Sequence[str]) -> np.ndarray:
 
 
 def fit_rank_model(
-    pairs: Pairs, max_negatives: int = 100, features: Sequence[str] = FEATURES
+    pairs: Pairs, max_negatives: int = 100, features: Sequence[str] | None = None
 ) -> PairModel:
-    """Linear RankNet: logistic regression on (duplicate - other) feature differences."""
+    """Linear RankNet: logistic regression on (duplicate - other) feature differences
+    (``features``: the default model's, `model_features`)."""
     from sklearn.linear_model import LogisticRegression
 
+    features = features or model_features(True, False)
     values = _columns(pairs, features)
     mean, scale = _standardise(values)
     standard = (values - mean) / scale
@@ -302,10 +326,11 @@ def fit_rank_model(
     )
 
 
-def fit_duplicate_model(pairs: Pairs, features: Sequence[str] = FEATURES) -> PairModel:
+def fit_duplicate_model(pairs: Pairs, features: Sequence[str] | None = None) -> PairModel:
     """Logistic regression: is an earlier candidate a duplicate of the ticket?"""
     from sklearn.linear_model import LogisticRegression
 
+    features = features or model_features(True, False)
     values = _columns(pairs, features)
     mean, scale = _standardise(values)
     model = LogisticRegression(C=REGULARIZATION, max_iter=5000)
@@ -414,26 +439,47 @@ class _Prepared:
     queries: Pairs
     earlier: Pairs
     drain3_pairs: int
+    semantic: bool
+
+    @property
+    def variants(self) -> dict[str, tuple[str, ...]]:
+        """Model-name suffix -> features, for the variants these pairs can fit."""
+        return {
+            suffix: model_features(*known)
+            for suffix, known in VARIANTS.items()
+            if self.semantic or not known[1]
+        }
 
 
-def prepare(labeled: LabeledSet) -> _Prepared:
-    """Candidates and pair features of one labeled set."""
+def prepare(labeled: LabeledSet, semantic: bool = False) -> _Prepared:
+    """Candidates and pair features of one labeled set (with ``semantic``, the summaries'
+    sentence-embedding cosines too)."""
     started = time.perf_counter()
     found = candidates(labeled)
     _log(f"{labeled.name}: candidates in {time.perf_counter() - started:.1f} s")
+    embeddings = None
+    if semantic:
+        started = time.perf_counter()
+        embeddings = SummaryEmbeddings()
+        embeddings.vectors(labeled.records)
+        seconds = time.perf_counter() - started
+        _log(
+            f"{labeled.name}: {len(labeled.records)} summaries encoded in {seconds:.1f} s "
+            f"({len(labeled.records) / seconds:.1f}/s)"
+        )
     started = time.perf_counter()
-    queries = query_pairs(labeled, found)
+    queries = query_pairs(labeled, found, embeddings)
     _log(
         f"{labeled.name}: {len(queries.label)} query pairs in {time.perf_counter() - started:.1f} s"
     )
     started = time.perf_counter()
-    earlier = earlier_pairs(labeled, found)
+    earlier = earlier_pairs(labeled, found, embeddings)
     seconds = time.perf_counter() - started
     _log(
         f"{labeled.name}: {len(earlier.label)} earlier pairs in {seconds:.1f} s "
         f"({1000 * seconds / max(len(labeled.records), 1):.2f} ms per ticket)"
     )
-    return _Prepared(labeled, found, queries, earlier, drain3_pairs(labeled))
+    return _Prepared(labeled, found, queries, earlier, drain3_pairs(labeled), semantic)
 
 
 def _threshold_for(prepared: _Prepared, model: PairModel) -> tuple[float, list[dict[str, Any]]]:
@@ -445,77 +491,87 @@ def _threshold_for(prepared: _Prepared, model: PairModel) -> tuple[float, list[d
     return (point["threshold"] if point else THRESHOLD_GRID[-1]), sweep
 
 
+def _sweep_points(sweep: list[dict[str, Any]], budget: int) -> list[tuple[float, float, int]]:
+    return [
+        (point["threshold"], point["pair_recall"], point["pairs"])
+        for point in sweep
+        if 0 < point["pairs"] <= 2 * budget
+    ]
+
+
 def evaluate_transfer(train: _Prepared, test: _Prepared) -> dict[str, Any]:
-    """Fit on ``train``; retrieval and grouping figures on ``test`` (and on ``train``)."""
-    rank_model = fit_rank_model(train.queries)
-    duplicate_model = fit_duplicate_model(train.earlier)
-    threshold, _ = _threshold_for(train, duplicate_model)
-    figures: dict[str, Any] = {
-        "threshold": threshold,
-        "rerank_coef": dict(zip(FEATURES, np.round(rank_model.coef, 3).tolist(), strict=True)),
-        "duplicate_coef": dict(
-            zip(FEATURES, np.round(duplicate_model.coef, 3).tolist(), strict=True)
-        ),
-    }
-    for role, prepared in (("test", test), ("train", train)):
-        labeled = prepared.labeled
-        ranks = reranked_ranks(
-            labeled, prepared.found, prepared.queries, rank_model.decision(prepared.queries.values)
-        )
-        scores = duplicate_model.decision(prepared.earlier.values)
-        sweep = duplicate_sweep(labeled, prepared.earlier, scores, THRESHOLD_GRID, MAX_GROUP_SIZE)
-        at_threshold = next(point for point in sweep if point["threshold"] == threshold)
-        figures[role] = {
-            "dataset": labeled.name,
-            "engine": retrieval_figures(labeled, prepared.found.engine_rank),
-            "engine_rerank": retrieval_figures(labeled, ranks),
-            "duplicates_at_threshold": at_threshold,
-            "duplicates_best_within_drain3": best_under(sweep, prepared.drain3_pairs),
-            "drain3_pairs": prepared.drain3_pairs,
-            "duplicates_sweep": [
-                (point["threshold"], point["pair_recall"], point["pairs"])
-                for point in sweep
-                if point["pairs"] <= 2 * prepared.drain3_pairs and point["pairs"] > 0
-            ],
+    """Fit on ``train``; retrieval and grouping figures on ``test`` (and on ``train``),
+    for each model variant both sets can fit (``rerank``, ``rerank_text``, with
+    ``--semantic`` also ``rerank_semantic``; the same for ``duplicate``)."""
+    variants = {k: v for k, v in train.variants.items() if k in test.variants}
+    figures: dict[str, Any] = {}
+    for suffix, features in variants.items():
+        rank_model = fit_rank_model(train.queries, features=features)
+        duplicate_model = fit_duplicate_model(train.earlier, features=features)
+        threshold, _ = _threshold_for(train, duplicate_model)
+        variant: dict[str, Any] = {
+            "threshold": threshold,
+            "rerank_coef": dict(zip(features, np.round(rank_model.coef, 3).tolist(), strict=True)),
+            "duplicate_coef": dict(
+                zip(features, np.round(duplicate_model.coef, 3).tolist(), strict=True)
+            ),
         }
+        for role, prepared in (("test", test), ("train", train)):
+            labeled = prepared.labeled
+            ranks = reranked_ranks(
+                labeled,
+                prepared.found,
+                prepared.queries,
+                rank_model.decision(prepared.queries.values),
+            )
+            scores = duplicate_model.decision(prepared.earlier.values)
+            sweep = duplicate_sweep(
+                labeled, prepared.earlier, scores, THRESHOLD_GRID, MAX_GROUP_SIZE
+            )
+            at_threshold = next(point for point in sweep if point["threshold"] == threshold)
+            variant[role] = {
+                "dataset": labeled.name,
+                "engine": retrieval_figures(labeled, prepared.found.engine_rank),
+                "engine_rerank": retrieval_figures(labeled, ranks),
+                "duplicates_at_threshold": at_threshold,
+                "duplicates_best_within_drain3": best_under(sweep, prepared.drain3_pairs),
+                "drain3_pairs": prepared.drain3_pairs,
+                "duplicates_sweep": _sweep_points(sweep, prepared.drain3_pairs),
+            }
+        figures["rerank" + suffix] = variant
     return figures
 
 
 def leave_one_scope_out(prepared: _Prepared) -> dict[str, Any]:
-    """Re-ranking and grouping where each scope is scored by models fit on the others."""
+    """Re-ranking and grouping where each scope is scored by models fit on the others,
+    for each model variant."""
     labeled = prepared.labeled
     scopes = sorted(set(labeled.scope.values()))
     if len(scopes) < 2:
         return {}
     query_scope = np.array([labeled.scope[q] for q in prepared.queries.query], dtype=object)
     earlier_scope = np.array([labeled.scope[q] for q in prepared.earlier.query], dtype=object)
-    rank_scores = np.zeros(len(query_scope))
-    text_scores = np.zeros(len(query_scope))
-    duplicate_scores = np.zeros(len(earlier_scope))
-    for scope_name in scopes:
-        held, others = query_scope == scope_name, query_scope != scope_name
-        model = fit_rank_model(_subset(prepared.queries, others))
-        rank_scores[held] = model.decision(prepared.queries.values[held])
-        text_model = fit_rank_model(_subset(prepared.queries, others), features=TEXT_FEATURES)
-        text_scores[held] = text_model.decision(prepared.queries.values[held])
-        held, others = earlier_scope == scope_name, earlier_scope != scope_name
-        duplicate_model = fit_duplicate_model(_subset(prepared.earlier, others))
-        duplicate_scores[held] = duplicate_model.decision(prepared.earlier.values[held])
-    ranks = reranked_ranks(labeled, prepared.found, prepared.queries, rank_scores)
-    sweep = duplicate_sweep(
-        labeled, prepared.earlier, duplicate_scores, THRESHOLD_GRID, MAX_GROUP_SIZE
-    )
-    text_ranks = reranked_ranks(labeled, prepared.found, prepared.queries, text_scores)
-    return {
-        "engine_rerank": retrieval_figures(labeled, ranks),
-        "engine_rerank_text": retrieval_figures(labeled, text_ranks),
-        "duplicates_best_within_drain3": best_under(sweep, prepared.drain3_pairs),
-        "duplicates_sweep": [
-            (point["threshold"], point["pair_recall"], point["pairs"])
-            for point in sweep
-            if 0 < point["pairs"] <= 2 * prepared.drain3_pairs
-        ],
-    }
+    figures: dict[str, Any] = {}
+    for suffix, features in prepared.variants.items():
+        rank_scores = np.zeros(len(query_scope))
+        duplicate_scores = np.zeros(len(earlier_scope))
+        for scope_name in scopes:
+            held, others = query_scope == scope_name, query_scope != scope_name
+            model = fit_rank_model(_subset(prepared.queries, others), features=features)
+            rank_scores[held] = model.decision(prepared.queries.values[held])
+            held, others = earlier_scope == scope_name, earlier_scope != scope_name
+            duplicate_model = fit_duplicate_model(_subset(prepared.earlier, others), features)
+            duplicate_scores[held] = duplicate_model.decision(prepared.earlier.values[held])
+        ranks = reranked_ranks(labeled, prepared.found, prepared.queries, rank_scores)
+        sweep = duplicate_sweep(
+            labeled, prepared.earlier, duplicate_scores, THRESHOLD_GRID, MAX_GROUP_SIZE
+        )
+        figures["rerank" + suffix] = {
+            "engine_rerank": retrieval_figures(labeled, ranks),
+            "duplicates_best_within_drain3": best_under(sweep, prepared.drain3_pairs),
+            "duplicates_sweep": _sweep_points(sweep, prepared.drain3_pairs),
+        }
+    return figures
 
 
 def _subset(pairs: Pairs, mask: np.ndarray) -> Pairs:
@@ -569,16 +625,24 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--reports", type=Path, required=True)
     parser.add_argument("--duplicates", type=Path, required=True)
     parser.add_argument("--train", choices=("jira", "gitbugs"), default="jira")
+    parser.add_argument(
+        "--semantic",
+        action="store_true",
+        help="also fit the *_semantic models (encodes every summary; needs the model)",
+    )
     parser.add_argument("--write", action="store_true", help=f"write {WEIGHTS_PATH.name}")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.write and not args.semantic:
+        parser.error("--write needs --semantic: the weights file holds every model")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Fit, report transfer both ways and leave-one-project-out, optionally write."""
     args = _parse(argv)
     prepared = {
-        "jira": prepare(load_jira(args.jira)),
-        "gitbugs": prepare(load_gitbugs(args.reports, args.duplicates)),
+        "jira": prepare(load_jira(args.jira), args.semantic),
+        "gitbugs": prepare(load_gitbugs(args.reports, args.duplicates), args.semantic),
     }
     other = "gitbugs" if args.train == "jira" else "jira"
     report: dict[str, Any] = {
@@ -597,18 +661,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.write:
         train = prepared[args.train]
         models: dict[str, PairModel] = {}
-        for purpose, features in (
-            ("rerank", FEATURES),
-            ("duplicate", FEATURES),
-            (TEXT_FALLBACK["rerank"], TEXT_FEATURES),
-            (TEXT_FALLBACK["duplicate"], TEXT_FEATURES),
-        ):
-            if purpose.startswith("rerank"):
-                models[purpose] = fit_rank_model(train.queries, features=features)
-                continue
+        for suffix, features in train.variants.items():
+            models["rerank" + suffix] = fit_rank_model(train.queries, features=features)
             duplicate_model = fit_duplicate_model(train.earlier, features=features)
             threshold, _ = _threshold_for(train, duplicate_model)
-            models[purpose] = PairModel(
+            models["duplicate" + suffix] = PairModel(
                 duplicate_model.features,
                 duplicate_model.mean,
                 duplicate_model.scale,
@@ -616,7 +673,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 duplicate_model.intercept,
                 threshold,
             )
-        write_weights(WEIGHTS_PATH, models, _provenance(report))
+        assert set(models) == set(PURPOSES), sorted(models)
+        write_weights(WEIGHTS_PATH, {name: models[name] for name in PURPOSES}, _provenance(report))
         _log(f"wrote {WEIGHTS_PATH}")
     print(json.dumps(report, sort_keys=True))
     return report

@@ -14,7 +14,10 @@ TF-IDF (word 1-2 grams, sublinear tf, English stop words, summary + first 4,000
 characters of the description) computed in the same run. ``rerank`` is the engine's top
 100 re-ordered by `problems.cluster.rerank.Reranker` with the shipped weights (which set
 they were fitted on is printed as ``rerank_weights_fitted_on``: on that set the figure is
-in-sample; ``bench/fit_rerank.py`` gives the held-out ones).
+in-sample; ``bench/fit_rerank.py`` gives the held-out ones). With ``--semantic``,
+``rerank_semantic`` and ``duplicates_semantic`` add the summaries' sentence-embedding
+cosine (`problems.cluster.semantic`, optional: needs the model, encodes each summary once,
+tens a second).
 
 Clustering: share of duplicate links whose two reports share a cluster (pair recall),
 beside the number of same-cluster pairs predicted. Ours is
@@ -45,7 +48,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -61,6 +64,9 @@ from bench.metrics import (
 )
 
 __all__ = ["main"]
+
+if TYPE_CHECKING:
+    from problems.cluster.semantic import SummaryEmbeddings
 
 
 def _log(message: str) -> None:
@@ -175,7 +181,9 @@ def _weights_fitted_on() -> str | None:
     return json.loads(provenance).get("train") if provenance else None
 
 
-def rerank_and_duplicates(labeled: LabeledSet) -> dict[str, Any]:
+def rerank_and_duplicates(
+    labeled: LabeledSet, embeddings: SummaryEmbeddings | None = None
+) -> dict[str, Any]:
     """Engine candidates re-ranked by `Reranker` and duplicate groups of `DuplicateGrouper`.
 
     Both with the shipped weights (``problems/defaults/rerank.toml``), called the way the
@@ -185,11 +193,13 @@ def rerank_and_duplicates(labeled: LabeledSet) -> dict[str, Any]:
     ``duplicate`` score passes the shipped threshold (groups of at most 10), by
     `problems.cluster.duplicates.learn_from_index` over an index of the scope. Each
     candidate's neighbour rank (``back_rank``) is counted as
-    `SimilarTickets.neighbour_ranks` counts it (`bench.fit_rerank.candidates`).
+    `SimilarTickets.neighbour_ranks` counts it (`bench.fit_rerank.candidates`). With
+    ``embeddings``, the summaries' sentence-embedding cosine is given too, so the
+    ``*_semantic`` models score (``--semantic``).
     """
     from bench.fit_rerank import candidates
     from problems.cluster.duplicates import DuplicateGrouper, learn_from_index
-    from problems.cluster.rerank import Reranker
+    from problems.cluster.rerank import Reranker, model_name
     from problems.cluster.similar import SimilarTickets
 
     started = time.perf_counter()
@@ -198,6 +208,11 @@ def rerank_and_duplicates(labeled: LabeledSet) -> dict[str, Any]:
     by_id = {record.ticket_id: record for record in labeled.records}
     group_of = {t: n for n, group in enumerate(labeled.groups) for t in group}
     ranks: dict[str, int | None] = {}
+    encoding_seconds = 0.0
+    if embeddings is not None:
+        started = time.perf_counter()
+        embeddings.vectors(labeled.records)
+        encoding_seconds = time.perf_counter() - started
     started = time.perf_counter()
     for positions in _scopes(labeled).values():
         reranker = Reranker(cache_size=len(positions) + 1)
@@ -207,8 +222,14 @@ def rerank_and_duplicates(labeled: LabeledSet) -> dict[str, Any]:
             if query_id not in found.query:
                 continue
             listed = [by_id[c] for c, _ in found.query[query_id]]
+            cosines = None
+            if embeddings is not None:
+                cosines = embeddings.similarity(by_id[query_id], listed)
             order = reranker.rerank(
-                by_id[query_id], listed, back_ranks=found.query_back.get(query_id)
+                by_id[query_id],
+                listed,
+                back_ranks=found.query_back.get(query_id),
+                semantic=cosines,
             )
             hits = [
                 n
@@ -223,8 +244,12 @@ def rerank_and_duplicates(labeled: LabeledSet) -> dict[str, Any]:
         scope_records = [labeled.records[p] for p in positions]
         index = SimilarTickets()
         index.learn_many(scope_records)
-        grouper = groupers[scope_name] = DuplicateGrouper(max_group_size=10)
-        learn_from_index(grouper, index, scope_records, Reranker(cache_size=50_000))
+        grouper = groupers[scope_name] = DuplicateGrouper(
+            max_group_size=10, purpose=model_name("duplicate", True, embeddings is not None)
+        )
+        learn_from_index(
+            grouper, index, scope_records, Reranker(cache_size=50_000), embeddings=embeddings
+        )
     grouping_seconds = time.perf_counter() - started
     labels = {
         t: scope_name + "/" + g
@@ -241,6 +266,9 @@ def rerank_and_duplicates(labeled: LabeledSet) -> dict[str, Any]:
         "candidates_s": round(candidate_seconds, 1),
         "rerank_queries_per_s": round(len(ranks) / rerank_seconds, 1) if rerank_seconds else None,
         "grouping_ms_per_ticket": round(1000 * grouping_seconds / len(labeled.records), 3),
+        "summaries_encoded_per_s": (
+            round(len(labeled.records) / encoding_seconds, 1) if encoding_seconds else None
+        ),
     }
 
 
@@ -343,8 +371,10 @@ def evaluate_labeled(
     similar_params: dict[str, Any],
     engine_params: dict[str, Any],
     skip_tfidf_clustering: bool = False,
+    semantic: bool = False,
 ) -> dict[str, Any]:
-    """Every retrieval and clustering figure of one labeled set, ours beside baselines."""
+    """Every retrieval and clustering figure of one labeled set, ours beside baselines
+    (with ``semantic``, also re-ranking and duplicate groups with sentence embeddings)."""
     subset = labeled.without_identical_summaries()
     figures: dict[str, Any] = {
         "dataset": labeled.name,
@@ -364,16 +394,18 @@ def evaluate_labeled(
     _log(f"{labeled.name}: re-ranking and duplicate groups")
     reranked = rerank_and_duplicates(labeled)
     figures["rerank_weights_fitted_on"] = _weights_fitted_on()
-    figures["retrieval"] = {
-        "ours": _scores_for(ours["ranks"], labeled),
-        "rerank": _scores_for(reranked["ranks"], labeled),
-        "tfidf": _scores_for(tfidf["ranks"], labeled),
-    }
-    figures["retrieval_no_identical"] = {
-        "ours": _scores_for(ours["ranks"], subset),
-        "rerank": _scores_for(reranked["ranks"], subset),
-        "tfidf": _scores_for(tfidf["ranks"], subset),
-    }
+    variants = {"rerank": reranked}
+    if semantic:
+        from problems.cluster.semantic import SummaryEmbeddings
+
+        _log(f"{labeled.name}: re-ranking and duplicate groups with sentence embeddings")
+        variants["rerank_semantic"] = rerank_and_duplicates(labeled, SummaryEmbeddings())
+    for view, scored in (("retrieval", labeled), ("retrieval_no_identical", subset)):
+        figures[view] = {
+            "ours": _scores_for(ours["ranks"], scored),
+            **{name: _scores_for(found["ranks"], scored) for name, found in variants.items()},
+            "tfidf": _scores_for(tfidf["ranks"], scored),
+        }
     figures["retrieval_speed"] = {
         "ours_learn_per_s": ours["learn_per_s"],
         "ours_queries_per_s": ours["queries_per_s"],
@@ -383,13 +415,26 @@ def evaluate_labeled(
         "rerank_candidates_hold_duplicate": reranked["candidates_hold_duplicate"],
         "duplicates_grouping_ms_per_ticket": reranked["grouping_ms_per_ticket"],
     }
+    if semantic:
+        with_semantic = variants["rerank_semantic"]
+        figures["retrieval_speed"].update(
+            {
+                "summaries_encoded_per_s": with_semantic["summaries_encoded_per_s"],
+                "rerank_semantic_queries_per_s": with_semantic["rerank_queries_per_s"],
+                "duplicates_semantic_grouping_ms_per_ticket": with_semantic[
+                    "grouping_ms_per_ticket"
+                ],
+            }
+        )
     _log(f"{labeled.name}: clustering (Drain3)")
     drain = clustering_drain3(labeled)
     clustering: dict[str, Any] = {"drain3": _cluster_figures(drain["labels"], labeled)}
     clustering_subset: dict[str, Any] = {"drain3": _cluster_figures(drain["labels"], subset)}
     clustering["drain3"]["per_s"] = drain["per_s"]
-    clustering["duplicates"] = _cluster_figures(reranked["labels"], labeled)
-    clustering_subset["duplicates"] = _cluster_figures(reranked["labels"], subset)
+    for name, found in variants.items():
+        grouped = name.replace("rerank", "duplicates")
+        clustering[grouped] = _cluster_figures(found["labels"], labeled)
+        clustering_subset[grouped] = _cluster_figures(found["labels"], subset)
     _log(f"{labeled.name}: clustering (ours)")
     engine = clustering_ours(labeled, engine_params)
     for kind in ("groups", "memberships"):
@@ -486,6 +531,11 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="skip the agglomerative TF-IDF baseline (quadratic memory per scope)",
     )
+    parser.add_argument(
+        "--semantic",
+        action="store_true",
+        help="also re-rank and group with sentence embeddings (needs the model; slow)",
+    )
     args = parser.parse_args(argv)
     if bool(args.reports) != bool(args.duplicates):
         parser.error("--reports and --duplicates go together")
@@ -526,7 +576,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         labeled_sets.append(("gitbugs", load_gitbugs(args.reports, args.duplicates)))
     for key, labeled in labeled_sets:
         figures = evaluate_labeled(
-            labeled, args.similar_params, args.engine_params, args.skip_tfidf_clustering
+            labeled,
+            args.similar_params,
+            args.engine_params,
+            args.skip_tfidf_clustering,
+            args.semantic,
         )
         _print_table(f"{key}:{labeled.name}", figures)
         report[key] = figures

@@ -38,6 +38,7 @@ import networkx as nx
 import pandas as pd
 
 from problems.cluster.model import ClusterSummary
+from problems.cluster.semantic import SummaryEmbeddings
 from problems.errors import InvalidEvent, SnapshotError
 from problems.events import Event, parse_event
 from problems.files import iter_lines
@@ -270,6 +271,14 @@ class State:
 
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
+        self._embeddings: SummaryEmbeddings | None = None
+
+    def _use_semantic(self, semantic: bool) -> None:
+        """Give the pipeline sentence embeddings of summaries, or take them away; the
+        vectors already encoded are kept for the next time."""
+        if semantic and self._embeddings is None:
+            self._embeddings = SummaryEmbeddings()
+        self.pipeline.semantic = self._embeddings if semantic else None
 
     def __repr__(self) -> str:
         stats = self.pipeline.stats()
@@ -1051,10 +1060,12 @@ def plot_timeline(timeline: pd.DataFrame, ax: Axes | None = None, title: str = "
     return ax
 
 
-def duplicate_groups(state: State) -> pd.DataFrame:
+def duplicate_groups(state: State, semantic: bool = False) -> pd.DataFrame:
     """Tickets that report the same thing, grouped (`Pipeline.duplicates`).
 
-    Narrower than a problem cluster, which gathers every ticket of one root cause.
+    Narrower than a problem cluster, which gathers every ticket of one root cause. With
+    ``semantic``, the summaries' sentence embeddings are evidence too (optional: needs the
+    model, see `problems.cluster.semantic`; each summary is encoded once, tens a second).
 
     Returns
     -------
@@ -1071,6 +1082,7 @@ def duplicate_groups(state: State) -> pd.DataFrame:
     True
     """
     pipeline = state.pipeline
+    state._use_semantic(semantic)
     grouper = pipeline.duplicates()
     group_of = grouper.groups()
     memberships = state._memberships()
@@ -1091,7 +1103,7 @@ def duplicate_groups(state: State) -> pd.DataFrame:
     return _frame(rows, DUPLICATE_COLUMNS)
 
 
-def similar_tickets(state: State, query: str, k: int = 10) -> pd.DataFrame:
+def similar_tickets(state: State, query: str, k: int = 10, semantic: bool = False) -> pd.DataFrame:
     """The k past tickets most like a ticket (by id) or a free text.
 
     Parameters
@@ -1102,6 +1114,9 @@ def similar_tickets(state: State, query: str, k: int = 10) -> pd.DataFrame:
         A ticket id of the state, or a text (masked before use, like any ticket text).
     k
         How many tickets to return; a ticket never matches itself.
+    semantic
+        Also weigh how close the summaries' sentence embeddings are (optional: needs the
+        model, see `problems.cluster.semantic`).
 
     Returns
     -------
@@ -1133,6 +1148,7 @@ def similar_tickets(state: State, query: str, k: int = 10) -> pd.DataFrame:
         )
     memberships = state._memberships()
     rows: list[dict[str, Any]] = []
+    state._use_semantic(semantic)
     for other_id, score in state.pipeline.similar(record, k=k):
         other = tickets[other_id]
         rows.append(

@@ -292,13 +292,25 @@ def similar(
     ticket_id: str,
     k: Annotated[int, typer.Option("-k", help="how many")] = 10,
     state: StateOption = Path("out/state.json"),
+    semantic: Annotated[
+        bool, typer.Option("--semantic", help="also compare summaries' sentence embeddings")
+    ] = False,
 ) -> None:
     """The k past tickets most like a given one."""
+    from problems.cluster.semantic import SemanticModelError, SummaryEmbeddings
+
     pipeline = _load(state)
     record = pipeline.tickets_.get(ticket_id)
     if record is None:
         raise typer.BadParameter(f"unknown ticket {ticket_id}")
-    for other, score in pipeline.similar(record, k=k):
+    if semantic:
+        pipeline.semantic = SummaryEmbeddings()
+    try:
+        found = pipeline.similar(record, k=k)
+    except SemanticModelError as error:
+        console.print(f"[red]--semantic[/]: {error}")
+        raise typer.Exit(2) from error
+    for other, score in found:
         print(f"{other}\t{score:.3f}\t{pipeline.tickets_[other].subject}")
 
 

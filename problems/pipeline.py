@@ -40,7 +40,8 @@ from problems.book import RecordBook
 from problems.cluster.duplicates import DuplicateGrouper, learn_from_index
 from problems.cluster.engine import ClusterEngine
 from problems.cluster.model import ClusterSummary
-from problems.cluster.rerank import BACK_RANK_CAP, Reranker
+from problems.cluster.rerank import BACK_RANK_CAP, Reranker, model_name
+from problems.cluster.semantic import SummaryEmbeddings
 from problems.errors import SnapshotError
 from problems.events import Event, TicketClosed
 from problems.graph import build_graph
@@ -214,9 +215,13 @@ class Pipeline:
         parts may need them: its engine part may not have learned them yet."""
         self._learned_since_save: list[TicketRecord] = []
         self._reranker: Reranker | None = None
+        self.semantic: SummaryEmbeddings | None = None
+        """Sentence embeddings of summaries for `similar` and `duplicates` (optional and
+        slow, see `problems.cluster.semantic`); None: words and the index alone."""
         # Duplicate groups (`duplicates`), derived like the re-ranker: the grouper
-        # and its own re-ranker have seen the index's first tickets, in its order.
-        self._duplicates: tuple[DuplicateGrouper, Reranker] | None = None
+        # and its own re-ranker have seen the index's first tickets, in its order,
+        # with or without `semantic` (the last item).
+        self._duplicates: tuple[DuplicateGrouper, Reranker, bool] | None = None
         # What changed since the last base in parts (`parts_view`): tickets past
         # ``_base_count`` are new, ``_dirty`` are older ones closed again.
         self._base_count = 0
@@ -363,10 +368,11 @@ class Pipeline:
 
         The engine's similar-tickets index proposes ``n_candidates``; `Reranker` orders
         them by pairwise evidence (summary and description overlap, shared error
-        signatures and identifiers, time apart, same component or version, and how near
-        the top of each candidate's own neighbours this ticket stands). Scores order the
-        candidates of one query; they are not probabilities. The ticket itself is never
-        returned.
+        signatures and identifiers, time apart, same component or version, how near
+        the top of each candidate's own neighbours this ticket stands, and with
+        `semantic` set, how close the summaries' sentence embeddings are). Scores order
+        the candidates of one query; they are not probabilities. The ticket itself is
+        never returned.
         """
         tickets = self.tickets_
         proposed = self.engine_.similar(record, k=n_candidates + 1)
@@ -387,7 +393,10 @@ class Pipeline:
                 exclude=record.ticket_id,
                 cap=BACK_RANK_CAP,
             )
-        return self._updated_reranker().rerank(record, candidates, k=k, back_ranks=back_ranks)
+        cosines = None if self.semantic is None else self.semantic.similarity(record, candidates)
+        return self._updated_reranker().rerank(
+            record, candidates, k=k, back_ranks=back_ranks, semantic=cosines
+        )
 
     def duplicates(self) -> DuplicateGrouper:
         """Duplicate groups of the clustered tickets, caught up (``.groups()``:
@@ -401,23 +410,36 @@ class Pipeline:
         a group of two or more are listed. Derived from the engine's similar-tickets index
         and the book like links and the graph, so not in snapshots; caught up on demand.
         Each new ticket costs a few ms plus time that grows with the index (its
-        candidates' neighbour ranks).
+        candidates' neighbour ranks); with `semantic` set, the groups are formed again
+        with the ``duplicate_semantic`` model, each summary encoded once (tens a second).
         """
         index = self.engine_.similar_index_
+        semantic = self.semantic is not None
         if index is None:
-            return DuplicateGrouper()
+            return DuplicateGrouper(purpose=model_name("duplicate", True, semantic))
         ids = index.ticket_ids_
         if self._duplicates is not None:
             decided = self._duplicates[0].group_of_
             last = next(reversed(decided), None)
             # The index only ever appends; if it was rebuilt in another order, start over.
-            if len(decided) > len(ids) or (last is not None and ids[len(decided) - 1] != last):
+            if (
+                len(decided) > len(ids)
+                or (last is not None and ids[len(decided) - 1] != last)
+                or self._duplicates[2] != semantic
+            ):
                 self._duplicates = None
         if self._duplicates is None:
-            self._duplicates = (DuplicateGrouper(), Reranker())
-        grouper, reranker = self._duplicates
+            grouper = DuplicateGrouper(purpose=model_name("duplicate", True, semantic))
+            self._duplicates = (grouper, Reranker(), semantic)
+        grouper, reranker, _ = self._duplicates
         tickets = self.tickets_
-        learn_from_index(grouper, index, [tickets[ticket_id] for ticket_id in ids], reranker)
+        learn_from_index(
+            grouper,
+            index,
+            [tickets[ticket_id] for ticket_id in ids],
+            reranker,
+            embeddings=self.semantic,
+        )
         return grouper
 
     def _updated_reranker(self) -> Reranker:

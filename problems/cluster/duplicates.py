@@ -41,6 +41,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from problems.cluster.rerank import Reranker
+    from problems.cluster.semantic import SummaryEmbeddings
     from problems.cluster.similar import SimilarTickets
 
 __all__ = [
@@ -204,6 +205,7 @@ def learn_from_index(
     records: Sequence[Any],
     reranker: Reranker,
     *,
+    embeddings: SummaryEmbeddings | None = None,
     earlier_k: int = EARLIER_K,
     chunk_size: int = 256,
 ) -> int:
@@ -226,6 +228,9 @@ def learn_from_index(
         ``records[n]`` is the index's ``n``-th ticket, for as many as the index holds.
     reranker : Reranker
         Has learned exactly the tickets ``grouper`` has decided.
+    embeddings : SummaryEmbeddings or None
+        Adds the summaries' sentence-embedding cosine (``semantic``): scores are then the
+        ``duplicate_semantic`` model's, so ``grouper`` should take that model's threshold.
     earlier_k, chunk_size : int
         Candidates per ticket; tickets scored against the index in one product.
 
@@ -244,6 +249,8 @@ def learn_from_index(
     for chunk_start in range(start, len(ids), chunk_size):
         chunk = records[chunk_start : min(chunk_start + chunk_size, len(ids))]
         rows = index.scores_rows(index.featurizer_.transform(chunk), chunk)
+        if embeddings is not None:
+            embeddings.vectors(chunk)  # one batch; candidates are earlier, so encoded
         for offset, (record, scores) in enumerate(zip(chunk, rows, strict=True)):
             here = chunk_start + offset
             if record.ticket_id != ids[here]:
@@ -253,8 +260,9 @@ def learn_from_index(
             candidates = [records[i] for i in top]
             values = earlier[top]
             back_ranks = index.neighbour_ranks(candidates, values, limit=here, cap=BACK_RANK_CAP)
+            cosines = None if embeddings is None else embeddings.similarity(record, candidates)
             pair_scores = reranker.score(
-                record, candidates, purpose="duplicate", back_ranks=back_ranks
+                record, candidates, purpose="duplicate", back_ranks=back_ranks, semantic=cosines
             )
             grouper.learn_one(
                 record.ticket_id,

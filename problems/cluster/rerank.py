@@ -30,16 +30,21 @@ Pair features (`FEATURES`), each scale-free so that weights carry across tracker
 * ``back_rank``: ``log1p`` of how many tickets the candidate itself finds closer than the
   query (`SimilarTickets.neighbour_ranks`, capped at `BACK_RANK_CAP`): duplicates are
   mutual neighbours, while a generic ticket near many queries has many closer tickets.
-  It needs the index, so the caller passes the counts (``back_ranks``); without them the
-  feature is unknown and scores as the training mean (it changes no order).
+  It needs the index, so the caller passes the counts (``back_ranks``).
+* ``semantic``: cosine of the two summaries' sentence embeddings
+  (`problems.cluster.semantic`, optional and slow, so the caller passes the cosines).
+
+The last two are `OPTIONAL_FEATURES`: only a caller can give them. Each purpose has a model
+per combination that is used (`model_for`): ``rerank`` (with neighbour ranks),
+``rerank_text`` (text only), ``rerank_semantic`` (with both), and the same for
+``duplicate``; a caller that gives fewer features gets the richest model that reads only
+what it gave.
 
 Two linear models read them (``problems/defaults/rerank.toml``): ``rerank`` orders the
 candidates of a query (fitted on pairwise preferences: a duplicate above a non-duplicate
 of the same query), ``duplicate`` estimates whether a pair is a duplicate at all (a
 logistic regression over each ticket's nearest earlier tickets), for
-`problems.cluster.duplicates.DuplicateGrouper`. Each has a twin fitted without
-``back_rank`` (``rerank_text``, ``duplicate_text``, see `TEXT_FALLBACK`), used when the
-caller gives no neighbour ranks. Both are reproduced by
+`problems.cluster.duplicates.DuplicateGrouper`. All are reproduced by
 ``python bench/fit_rerank.py``, which also reports how they transfer between data sets.
 
 Words are lower-cased, stop words dropped, and plain words lose one inflection
@@ -93,22 +98,32 @@ __all__ = [
     "BACK_RANK_CAP",
     "DEFAULT_WEIGHTS_FILE",
     "FEATURES",
+    "OPTIONAL_FEATURES",
     "PURPOSES",
     "SCHEMA_VERSION",
-    "TEXT_FALLBACK",
     "PairModel",
     "Reranker",
     "RerankerSnapshotError",
     "load_default_models",
+    "model_name",
 ]
 
 SCHEMA_VERSION = 1
 DEFAULT_WEIGHTS_FILE = "rerank.toml"
 """File under ``problems/defaults/`` with the shipped weights, one table per purpose."""
-PURPOSES = ("rerank", "duplicate", "rerank_text", "duplicate_text")
-TEXT_FALLBACK = {"rerank": "rerank_text", "duplicate": "duplicate_text"}
-"""Model used for a purpose when no neighbour ranks are given: fitted on the same pairs
-without ``back_rank``, so a caller without the index scores as well as before."""
+PURPOSES = (
+    "rerank",
+    "duplicate",
+    "rerank_text",
+    "duplicate_text",
+    "rerank_semantic",
+    "duplicate_semantic",
+)
+"""Shipped models: a task (``rerank``, ``duplicate``) and which `OPTIONAL_FEATURES` it
+reads (`model_name`)."""
+OPTIONAL_FEATURES = ("back_rank", "semantic")
+"""Features only a caller can give (neighbour ranks from the index, sentence-embedding
+cosines); a model that reads one is used only when the caller gives it."""
 
 FEATURES: tuple[str, ...] = (
     "bm25",
@@ -129,6 +144,7 @@ FEATURES: tuple[str, ...] = (
     "same_version",
     "same_family",
     "back_rank",
+    "semantic",
 )
 BACK_RANK_CAP = 20
 """Neighbour ranks above this count as this (``back_rank``): only the near top matters,
@@ -152,6 +168,24 @@ through to too under until up very was we were what when where which while who w
 will with would you your
 """
 _STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
+
+
+def model_name(task: str, back_ranks: bool, semantic: bool) -> str:
+    """The shipped model (`PURPOSES`) for a task given which optional features are known.
+
+    The neighbour rank comes with every index query, so a model with ``semantic`` also
+    reads ``back_rank``; cosines without ranks fall back to the text-only model.
+
+    >>> model_name("rerank", back_ranks=True, semantic=False)
+    'rerank'
+    >>> model_name("duplicate", back_ranks=True, semantic=True)
+    'duplicate_semantic'
+    >>> model_name("rerank", back_ranks=False, semantic=True)
+    'rerank_text'
+    """
+    if not back_ranks:
+        return task + "_text"
+    return task + "_semantic" if semantic else task
 
 
 class RerankerSnapshotError(ValueError):
@@ -348,7 +382,7 @@ class Reranker:
     Parameters
     ----------
     models : dict or None
-        Per purpose (`PURPOSES`: ``rerank``, ``duplicate`` and their text-only twins),
+        Per model name (`PURPOSES`: ``rerank``, ``duplicate`` and their variants),
         weights as `PairModel.to_dict` gives them; a purpose left out uses the shipped
         weights.
     n_buckets_log2 : int
@@ -610,6 +644,7 @@ class Reranker:
         query: Any,
         candidates: Sequence[Any],
         back_ranks: Sequence[float] | np.ndarray | None = None,
+        semantic: Sequence[float] | np.ndarray | None = None,
     ) -> np.ndarray:
         """Pair features of ``query`` with each candidate, one row per candidate.
 
@@ -624,6 +659,10 @@ class Reranker:
             Per candidate, how many tickets it finds closer than the query
             (`SimilarTickets.neighbour_ranks`); without them ``back_rank`` is NaN
             (unknown, neutral in `PairModel.decision`).
+        semantic : sequence of float, optional
+            Per candidate, the cosine of its summary's sentence embedding with the
+            query's (`problems.cluster.semantic.SummaryEmbeddings.similarity`); NaN
+            without them.
 
         Returns
         -------
@@ -643,6 +682,10 @@ class Reranker:
             if ranks.shape != (n_candidates,):
                 raise ValueError("one back rank per candidate is needed")
             values[:, back] = np.log1p(np.clip(ranks, 0.0, BACK_RANK_CAP))
+        cosines = np.full(n_candidates, np.nan) if semantic is None else np.asarray(semantic)
+        if cosines.shape != (n_candidates,):
+            raise ValueError("one semantic similarity per candidate is needed")
+        values[:, FEATURES.index("semantic")] = cosines
         mine = self._doc(query)
         docs = [self._doc(candidate) for candidate in candidates]
         column = {name: n for n, name in enumerate(FEATURES)}
@@ -691,18 +734,18 @@ class Reranker:
         candidates: Sequence[Any],
         purpose: str = "rerank",
         back_ranks: Sequence[float] | np.ndarray | None = None,
+        semantic: Sequence[float] | np.ndarray | None = None,
     ) -> np.ndarray:
-        """Linear score of each candidate for ``query`` under the model of ``purpose``.
+        """Linear score of each candidate for ``query`` for a task (``rerank``, ``duplicate``).
 
         ``rerank`` scores only order the candidates of one query; ``duplicate`` scores
-        are log-odds of "duplicate", comparable to that model's ``threshold``.
-        ``back_ranks`` are as in `features`; without them a purpose is scored by its
-        text-only twin (`TEXT_FALLBACK`), whose ``threshold`` then applies.
+        are log-odds of "duplicate", comparable to the ``threshold`` of the model used.
+        ``back_ranks`` and ``semantic`` are as in `features`; the model read is the one
+        for the features given (`model_name`), e.g. ``rerank_text`` without ranks.
         """
         self._ensure()
-        if back_ranks is None:
-            purpose = TEXT_FALLBACK.get(purpose, purpose)
-        return self.models_[purpose].decision(self.features(query, candidates, back_ranks))
+        name = model_name(purpose, back_ranks is not None, semantic is not None)
+        return self.models_[name].decision(self.features(query, candidates, back_ranks, semantic))
 
     def rerank(
         self,
@@ -710,14 +753,15 @@ class Reranker:
         candidates: Sequence[Any],
         k: int | None = None,
         back_ranks: Sequence[float] | np.ndarray | None = None,
+        semantic: Sequence[float] | np.ndarray | None = None,
     ) -> list[tuple[str, float]]:
         """Candidates re-ordered by the ``rerank`` score, best first, as ``(id, score)``.
 
         Ties keep the candidates' given order (typically `SimilarTickets.query`'s).
         ``back_ranks`` (`SimilarTickets.neighbour_ranks` of the candidates) add the
-        mutual-neighbour evidence; without them that feature is neutral.
+        mutual-neighbour evidence, ``semantic`` the summaries' sentence-embedding cosines.
         """
-        scores = self.score(query, candidates, back_ranks=back_ranks)
+        scores = self.score(query, candidates, back_ranks=back_ranks, semantic=semantic)
         order = np.lexsort((np.arange(len(candidates)), -scores))
         if k is not None:
             order = order[:k]
