@@ -35,7 +35,7 @@ Pair features (`FEATURES`), each scale-free so that weights carry across tracker
   (`problems.cluster.semantic`, optional and slow, so the caller passes the cosines).
 
 The last two are `OPTIONAL_FEATURES`: only a caller can give them. Each purpose has a model
-per combination that is used (`model_for`): ``rerank`` (with neighbour ranks),
+per combination that is used (`model_name`): ``rerank`` (with neighbour ranks),
 ``rerank_text`` (text only), ``rerank_semantic`` (with both), and the same for
 ``duplicate``; a caller that gives fewer features gets the richest model that reads only
 what it gave.

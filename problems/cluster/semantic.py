@@ -7,7 +7,7 @@ all-MiniLM-L6-v2 (a 6-layer BERT, 384 dimensions, Apache-2.0) with NumPy alone, 
 weights (``model.safetensors``) and tokenizer (``tokenizer.json``): no PyTorch, and nothing
 is downloaded at run time.
 
-It is optional and off by default: it encodes about 60 summaries a second per core, far
+It is optional and off by default: it encodes about 50 summaries a second per core, far
 below the engine's thousands of tickets a second, so it only serves the similar-tickets
 query and the duplicate groups of analysts (`problems.pipeline.Pipeline`, ``semantic``),
 never the worker's learning path. To install it (the model package declares a PyTorch
