@@ -20,7 +20,7 @@ Two models are fitted on the training set (``--train``, apache-jira by default) 
 * ``rerank_text`` and ``duplicate_text``: the same without ``back_rank`` (for callers
   that give no neighbour ranks), and ``rerank_semantic`` and ``duplicate_semantic`` with
   the summaries' sentence-embedding cosine as well (``--semantic``, which encodes every
-  summary with `problems.cluster.semantic.SentenceEncoder`: about 6 minutes for
+  summary with `problems.cluster.semantic.SentenceEncoder`: about 200 s for
   apache-jira; ``--write`` needs it). `problems.cluster.rerank.model_name` picks one.
 
 Each candidate's neighbour rank (``back_rank``: how many tickets the candidate itself
@@ -54,10 +54,11 @@ from problems.cluster.duplicates import DuplicateGrouper
 from problems.cluster.rerank import (
     BACK_RANK_CAP,
     FEATURES,
-    OPTIONAL_FEATURES,
     PURPOSES,
     PairModel,
     Reranker,
+    model_features,
+    model_name,
 )
 from problems.cluster.semantic import SummaryEmbeddings
 
@@ -282,14 +283,9 @@ def _standardise(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(scale > 0, scale, 1.0)
 
 
-def model_features(back_ranks: bool, semantic: bool) -> tuple[str, ...]:
-    """The features a model reads when the given optional features are known."""
-    known = {"back_rank": back_ranks, "semantic": back_ranks and semantic}
-    return tuple(f for f in FEATURES if f not in OPTIONAL_FEATURES or known[f])
-
-
-VARIANTS = {"": (True, False), "_text": (False, False), "_semantic": (True, True)}
-"""Suffix of each model name (`model_name`) and which optional features it reads."""
+VARIANTS = ((True, False), (False, False), (True, True))
+"""Which optional features (neighbour ranks, sentence-embedding cosines) each fitted model
+reads; `model_name` names it and `model_features` lists its features."""
 
 
 def _columns(pairs: Pairs, features: Sequence[str]) -> np.ndarray:
@@ -442,13 +438,9 @@ class _Prepared:
     semantic: bool
 
     @property
-    def variants(self) -> dict[str, tuple[str, ...]]:
-        """Model-name suffix -> features, for the variants these pairs can fit."""
-        return {
-            suffix: model_features(*known)
-            for suffix, known in VARIANTS.items()
-            if self.semantic or not known[1]
-        }
+    def variants(self) -> list[tuple[bool, bool]]:
+        """The `VARIANTS` these pairs can fit (semantic ones only with the cosines)."""
+        return [known for known in VARIANTS if self.semantic or not known[1]]
 
 
 def prepare(labeled: LabeledSet, semantic: bool = False) -> _Prepared:
@@ -503,9 +495,9 @@ def evaluate_transfer(train: _Prepared, test: _Prepared) -> dict[str, Any]:
     """Fit on ``train``; retrieval and grouping figures on ``test`` (and on ``train``),
     for each model variant both sets can fit (``rerank``, ``rerank_text``, with
     ``--semantic`` also ``rerank_semantic``; the same for ``duplicate``)."""
-    variants = {k: v for k, v in train.variants.items() if k in test.variants}
     figures: dict[str, Any] = {}
-    for suffix, features in variants.items():
+    for known in (known for known in train.variants if known in test.variants):
+        features = model_features(*known)
         rank_model = fit_rank_model(train.queries, features=features)
         duplicate_model = fit_duplicate_model(train.earlier, features=features)
         threshold, _ = _threshold_for(train, duplicate_model)
@@ -538,7 +530,7 @@ def evaluate_transfer(train: _Prepared, test: _Prepared) -> dict[str, Any]:
                 "drain3_pairs": prepared.drain3_pairs,
                 "duplicates_sweep": _sweep_points(sweep, prepared.drain3_pairs),
             }
-        figures["rerank" + suffix] = variant
+        figures[model_name("rerank", *known)] = variant
     return figures
 
 
@@ -552,7 +544,8 @@ def leave_one_scope_out(prepared: _Prepared) -> dict[str, Any]:
     query_scope = np.array([labeled.scope[q] for q in prepared.queries.query], dtype=object)
     earlier_scope = np.array([labeled.scope[q] for q in prepared.earlier.query], dtype=object)
     figures: dict[str, Any] = {}
-    for suffix, features in prepared.variants.items():
+    for known in prepared.variants:
+        features = model_features(*known)
         rank_scores = np.zeros(len(query_scope))
         duplicate_scores = np.zeros(len(earlier_scope))
         for scope_name in scopes:
@@ -566,7 +559,7 @@ def leave_one_scope_out(prepared: _Prepared) -> dict[str, Any]:
         sweep = duplicate_sweep(
             labeled, prepared.earlier, duplicate_scores, THRESHOLD_GRID, MAX_GROUP_SIZE
         )
-        figures["rerank" + suffix] = {
+        figures[model_name("rerank", *known)] = {
             "engine_rerank": retrieval_figures(labeled, ranks),
             "duplicates_best_within_drain3": best_under(sweep, prepared.drain3_pairs),
             "duplicates_sweep": _sweep_points(sweep, prepared.drain3_pairs),
@@ -661,11 +654,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.write:
         train = prepared[args.train]
         models: dict[str, PairModel] = {}
-        for suffix, features in train.variants.items():
-            models["rerank" + suffix] = fit_rank_model(train.queries, features=features)
+        for known in train.variants:
+            features = model_features(*known)
+            models[model_name("rerank", *known)] = fit_rank_model(train.queries, features=features)
             duplicate_model = fit_duplicate_model(train.earlier, features=features)
             threshold, _ = _threshold_for(train, duplicate_model)
-            models["duplicate" + suffix] = PairModel(
+            models[model_name("duplicate", *known)] = PairModel(
                 duplicate_model.features,
                 duplicate_model.mean,
                 duplicate_model.scale,

@@ -105,6 +105,7 @@ __all__ = [
     "Reranker",
     "RerankerSnapshotError",
     "load_default_models",
+    "model_features",
     "model_name",
 ]
 
@@ -186,6 +187,19 @@ def model_name(task: str, back_ranks: bool, semantic: bool) -> str:
     if not back_ranks:
         return task + "_text"
     return task + "_semantic" if semantic else task
+
+
+def model_features(back_ranks: bool, semantic: bool) -> tuple[str, ...]:
+    """The features of the model `model_name` picks for the same optional features.
+
+    >>> [f for f in model_features(True, False) if f in OPTIONAL_FEATURES]
+    ['back_rank']
+    >>> [f for f in model_features(False, True) if f in OPTIONAL_FEATURES]
+    []
+    """
+    name = model_name("", back_ranks, semantic)
+    known = {"back_rank": name != "_text", "semantic": name == "_semantic"}
+    return tuple(f for f in FEATURES if f not in OPTIONAL_FEATURES or known[f])
 
 
 class RerankerSnapshotError(ValueError):
