@@ -127,13 +127,15 @@ def _group_of(labeled: LabeledSet) -> dict[str, int]:
 def candidates(labeled: LabeledSet, query_k: int = 100, earlier_k: int = 10) -> Candidates:
     """Engine candidates of every query (all others in scope) and every ticket (earlier).
 
-    One `SimilarTickets` index per scope holds all of its tickets; earlier candidates are
-    its scores cut to the tickets learned before (the IDF reference then counts later
-    tickets too, a small difference from a live stream). A second pass scores each
-    candidate as a query of its own for its neighbour rank, the count
-    `SimilarTickets.neighbour_ranks` gives (the query's own ticket left out; for earlier
-    candidates, only tickets before the arriving one).
+    One `SimilarTickets` index per scope holds all of its tickets. Query candidates are
+    its top ``query_k`` for each query; a second pass scores each candidate as a query of
+    its own for its neighbour rank, the count `SimilarTickets.neighbour_ranks` gives (the
+    query's own ticket left out), batched. Earlier candidates (``earlier_k`` > 0) are
+    `problems.cluster.duplicates.earlier_candidates`, the product's own selection: the
+    index's scores cut to the tickets learned before (the IDF reference then counts later
+    tickets too, a small difference from a live stream).
     """
+    from problems.cluster.duplicates import earlier_candidates
     from problems.cluster.similar import SimilarTickets
 
     records = labeled.records
@@ -142,11 +144,10 @@ def candidates(labeled: LabeledSet, query_k: int = 100, earlier_k: int = 10) -> 
     for positions in _scopes(labeled).values():
         scope_records = [records[p] for p in positions]
         ids = [record.ticket_id for record in scope_records]
-        local = {ticket_id: n for n, ticket_id in enumerate(ids)}
         index = SimilarTickets()
         index.learn_many(scope_records)
-        # Per candidate position: (kind, ticket, slot, engine score, excluded, limit).
-        asks: dict[int, list[tuple[str, str, int, float, int, int]]] = {}
+        # Per candidate position: (query, slot, engine score, the query's own position).
+        asks: dict[int, list[tuple[str, int, float, int]]] = {}
         for start in range(0, len(scope_records), 256):
             chunk = scope_records[start : start + 256]
             all_scores = index.scores_rows(index.featurizer_.transform(chunk), chunk)
@@ -154,31 +155,17 @@ def candidates(labeled: LabeledSet, query_k: int = 100, earlier_k: int = 10) -> 
                 here = start + offset
                 scores[here] = -np.inf
                 ticket_id = record.ticket_id
-                if ticket_id in group_of:
-                    order = np.lexsort((np.arange(scores.size), -scores))
-                    top = order[:query_k]
-                    result.query[ticket_id] = [(ids[i], float(scores[i])) for i in top]
-                    for slot, i in enumerate(top):
-                        asks.setdefault(int(i), []).append(
-                            ("query", ticket_id, slot, float(scores[i]), here, len(ids))
-                        )
-                    relevant = np.array(
-                        [group_of.get(ids[i]) == group_of[ticket_id] for i in order]
-                    )
-                    hits = np.flatnonzero(relevant)
-                    result.engine_rank[ticket_id] = int(hits[0]) + 1 if hits.size else None
-                earlier = scores[:here]
-                top = np.lexsort((np.arange(here), -earlier))[:earlier_k]
-                result.earlier[ticket_id] = [(ids[i], float(earlier[i])) for i in top]
+                if ticket_id not in group_of:
+                    continue
+                order = np.lexsort((np.arange(scores.size), -scores))
+                top = order[:query_k]
+                result.query[ticket_id] = [(ids[i], float(scores[i])) for i in top]
+                result.query_back[ticket_id] = [0] * len(top)
                 for slot, i in enumerate(top):
-                    asks.setdefault(int(i), []).append(
-                        ("earlier", ticket_id, slot, float(earlier[i]), -1, here)
-                    )
-        for ticket_id in result.query:
-            if ticket_id in local:
-                result.query_back[ticket_id] = [0] * len(result.query[ticket_id])
-        for ticket_id in ids:
-            result.earlier_back[ticket_id] = [0] * len(result.earlier[ticket_id])
+                    asks.setdefault(int(i), []).append((ticket_id, slot, float(scores[i]), here))
+                relevant = np.array([group_of.get(ids[i]) == group_of[ticket_id] for i in order])
+                hits = np.flatnonzero(relevant)
+                result.engine_rank[ticket_id] = int(hits[0]) + 1 if hits.size else None
         asked = sorted(asks)
         for start in range(0, len(asked), 256):
             chunk_positions = asked[start : start + 256]
@@ -186,13 +173,17 @@ def candidates(labeled: LabeledSet, query_k: int = 100, earlier_k: int = 10) -> 
             all_scores = index.scores_rows(index.featurizer_.transform(chunk), chunk)
             for position, scores in zip(chunk_positions, all_scores, strict=True):
                 scores[position] = -np.inf
-                for kind, ticket_id, slot, value, excluded, limit in asks[position]:
-                    row = scores[:limit]
-                    count = int((row > value).sum())
-                    if 0 <= excluded < limit and row[excluded] > value:
-                        count -= 1
-                    target = result.query_back if kind == "query" else result.earlier_back
-                    target[ticket_id][slot] = min(count, BACK_RANK_CAP)
+                for ticket_id, slot, value, excluded in asks[position]:
+                    count = int((scores > value).sum()) - int(scores[excluded] > value)
+                    result.query_back[ticket_id][slot] = min(count, BACK_RANK_CAP)
+        if earlier_k <= 0:
+            continue
+        for here, top, values, back_ranks in earlier_candidates(
+            index, scope_records, earlier_k=earlier_k
+        ):
+            listed = zip(top, values, strict=True)
+            result.earlier[ids[here]] = [(ids[i], float(v)) for i, v in listed]
+            result.earlier_back[ids[here]] = back_ranks.tolist()
     return result
 
 

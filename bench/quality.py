@@ -203,7 +203,7 @@ def rerank_and_duplicates(
     from problems.cluster.similar import SimilarTickets
 
     started = time.perf_counter()
-    found = candidates(labeled, query_k=100, earlier_k=10)
+    found = candidates(labeled, query_k=100, earlier_k=0)
     candidate_seconds = time.perf_counter() - started
     by_id = {record.ticket_id: record for record in labeled.records}
     group_of = {t: n for n, group in enumerate(labeled.groups) for t in group}

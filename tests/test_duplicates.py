@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 
+import numpy as np
 import pytest
 
 from problems.cluster.duplicates import DuplicateGrouper, DuplicateGrouperSnapshotError
@@ -110,3 +111,31 @@ def test_default_threshold_follows_the_shipped_model_of_the_scores() -> None:
         assert grouper.learn_one("T-3", [("T-1", threshold - 0.01)]) is None
         restored = DuplicateGrouper.from_state(grouper.to_state())
         assert restored.get_params()["purpose"] == purpose
+
+
+def test_earlier_candidates_see_only_earlier_tickets_as_a_stream_would() -> None:
+    from problems.cluster.duplicates import earlier_candidates
+    from problems.cluster.rerank import BACK_RANK_CAP
+    from problems.cluster.similar import SimilarTickets
+    from tests.test_similar import tickets
+
+    records = tickets(n_copies=3)
+    index = SimilarTickets()
+    index.learn_many(records)
+    seen = list(earlier_candidates(index, records, start=2, earlier_k=4, chunk_size=5))
+    assert [here for here, *_ in seen] == list(range(2, len(records)))
+    for here, top, values, back_ranks in seen:
+        assert len(top) == min(4, here) and all(position < here for position in top)
+        scores = index.scores(records[here])[:here]
+        assert np.allclose(values, scores[top])
+        assert list(values) == sorted(values, reverse=True)
+        assert values[-1] >= np.delete(scores, top).max(initial=-np.inf)
+        expected = index.neighbour_ranks(
+            [records[i] for i in top], values, limit=here, cap=BACK_RANK_CAP
+        )
+        assert back_ranks.tolist() == expected.tolist()
+    # A copy of a subject finds its earlier copy first.
+    last_copy = {here: top for here, top, _, _ in seen}[len(records) - 1]
+    assert records[last_copy[0]].subject == records[-1].subject
+    with pytest.raises(ValueError, match="is not the index's ticket"):
+        list(earlier_candidates(index, list(reversed(records))))

@@ -34,7 +34,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -49,6 +49,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "DuplicateGrouper",
     "DuplicateGrouperSnapshotError",
+    "earlier_candidates",
     "learn_from_index",
 ]
 
@@ -199,6 +200,60 @@ class DuplicateGrouper:
         return grouper
 
 
+def earlier_candidates(
+    index: SimilarTickets,
+    records: Sequence[Any],
+    start: int = 0,
+    earlier_k: int = EARLIER_K,
+    chunk_size: int = 256,
+) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """Each ticket's nearest tickets learned before it, as a stream replay sees them.
+
+    For the index's tickets from position ``start`` on, in learning order: the ticket's
+    position, the positions of its ``earlier_k`` best-scored tickets learned before it
+    (ties: earlier first), their scores, and each one's neighbour rank among the tickets
+    before the arriving one (`SimilarTickets.neighbour_ranks`, capped at
+    `problems.cluster.rerank.BACK_RANK_CAP`). The only place that picks earlier
+    candidates: `learn_from_index` decides groups with it, and ``bench/fit_rerank.py``
+    fits the ``duplicate`` model on the same pairs.
+
+    Parameters
+    ----------
+    index : SimilarTickets
+        Holds the tickets; its learning order is the order of arrival.
+    records : sequence of tickets
+        ``records[n]`` is the index's ``n``-th ticket, for as many as the index holds.
+    start : int
+        First position given.
+    earlier_k, chunk_size : int
+        Candidates per ticket; tickets scored against the index in one product.
+
+    Raises
+    ------
+    ValueError
+        When ``records`` does not follow the index's learning order.
+    """
+    from problems.cluster.rerank import BACK_RANK_CAP
+
+    ids = index.ticket_ids_
+    if len(records) < len(ids):
+        raise ValueError("one record is needed per ticket of the index")
+    for chunk_start in range(start, len(ids), chunk_size):
+        chunk = records[chunk_start : min(chunk_start + chunk_size, len(ids))]
+        rows = index.scores_rows(index.featurizer_.transform(chunk), chunk)
+        for offset, (record, scores) in enumerate(zip(chunk, rows, strict=True)):
+            here = chunk_start + offset
+            if record.ticket_id != ids[here]:
+                raise ValueError(f"record {here} is not the index's ticket {ids[here]!r}")
+            earlier = scores[:here]
+            top = np.lexsort((np.arange(here), -earlier))[:earlier_k]
+            values = earlier[top]
+            back_ranks = index.neighbour_ranks(
+                [records[i] for i in top], values, limit=here, cap=BACK_RANK_CAP
+            )
+            yield here, top, values, back_ranks
+
+
 def learn_from_index(
     grouper: DuplicateGrouper,
     index: SimilarTickets,
@@ -211,12 +266,12 @@ def learn_from_index(
 ) -> int:
     """Decide the index's tickets that ``grouper`` has not decided yet, in learning order.
 
-    Each ticket is scored against its ``earlier_k`` nearest tickets learned before it
-    (the index's scores cut to those), with each candidate's neighbour rank among the
-    tickets before it (`SimilarTickets.neighbour_ranks`), by the ``duplicate`` model of
-    ``reranker``; then ``reranker`` learns it, so its word frequencies know only earlier
-    tickets when a ticket is decided. This is how the product forms duplicate groups and
-    how ``bench/quality.py`` measures them.
+    Each ticket is scored against its ``earlier_k`` nearest tickets learned before it,
+    with each candidate's neighbour rank among the tickets before it
+    (`earlier_candidates`), by the ``duplicate`` model of ``reranker``; then ``reranker``
+    learns it, so its word frequencies know only earlier tickets when a ticket is
+    decided. This is how the product forms duplicate groups and how ``bench/quality.py``
+    measures them.
 
     Parameters
     ----------
@@ -232,41 +287,30 @@ def learn_from_index(
         Adds the summaries' sentence-embedding cosine (``semantic``): scores are then the
         ``duplicate_semantic`` model's, so ``grouper`` should take that model's threshold.
     earlier_k, chunk_size : int
-        Candidates per ticket; tickets scored against the index in one product.
+        As in `earlier_candidates`.
 
     Returns
     -------
     int
         How many tickets were decided.
     """
-    from problems.cluster.rerank import BACK_RANK_CAP
-
     grouper._ensure()
     ids = index.ticket_ids_
     start = len(grouper.group_of_)
-    if len(records) < len(ids):
-        raise ValueError("one record is needed per ticket of the index")
-    for chunk_start in range(start, len(ids), chunk_size):
-        chunk = records[chunk_start : min(chunk_start + chunk_size, len(ids))]
-        rows = index.scores_rows(index.featurizer_.transform(chunk), chunk)
-        if embeddings is not None:
-            embeddings.vectors(chunk)  # one batch; candidates are earlier, so encoded
-        for offset, (record, scores) in enumerate(zip(chunk, rows, strict=True)):
-            here = chunk_start + offset
-            if record.ticket_id != ids[here]:
-                raise ValueError(f"record {here} is not the index's ticket {ids[here]!r}")
-            earlier = scores[:here]
-            top = np.lexsort((np.arange(here), -earlier))[:earlier_k]
-            candidates = [records[i] for i in top]
-            values = earlier[top]
-            back_ranks = index.neighbour_ranks(candidates, values, limit=here, cap=BACK_RANK_CAP)
-            cosines = None if embeddings is None else embeddings.similarity(record, candidates)
-            pair_scores = reranker.score(
-                record, candidates, purpose="duplicate", back_ranks=back_ranks, semantic=cosines
-            )
-            grouper.learn_one(
-                record.ticket_id,
-                [(ids[i], float(v)) for i, v in zip(top, pair_scores, strict=True)],
-            )
-            reranker.learn_one(record)
+    if embeddings is not None:
+        embeddings.vectors(records[start : len(ids)])  # one batch: encoding is the slow part
+    for here, top, _, back_ranks in earlier_candidates(
+        index, records, start, earlier_k, chunk_size
+    ):
+        record = records[here]
+        candidates = [records[i] for i in top]
+        cosines = None if embeddings is None else embeddings.similarity(record, candidates)
+        pair_scores = reranker.score(
+            record, candidates, purpose="duplicate", back_ranks=back_ranks, semantic=cosines
+        )
+        grouper.learn_one(
+            record.ticket_id,
+            [(ids[i], float(v)) for i, v in zip(top, pair_scores, strict=True)],
+        )
+        reranker.learn_one(record)
     return len(ids) - start
