@@ -19,9 +19,10 @@ Two models are fitted on the training set (``--train``, apache-jira by default) 
   (``PAIRS_PER_TICKET``; Drain3 predicts 1.5 a ticket on apache-jira, 0.7 on gitbugs);
 * ``rerank_text`` and ``duplicate_text``: the same without ``back_rank`` (for callers
   that give no neighbour ranks), and ``rerank_semantic`` and ``duplicate_semantic`` with
-  the summaries' sentence-embedding cosine as well (``--semantic``, which encodes every
-  summary with `problems.cluster.semantic.SentenceEncoder`: about 200 s for
-  apache-jira; ``--write`` needs it). `problems.cluster.rerank.model_name` picks one.
+  the tickets' sentence-embedding similarity as well (``--semantic``, which encodes
+  every ticket with `problems.cluster.semantic.TicketEmbeddings`: about 25 min for
+  apache-jira on two cores, kept in ``bench/.embeddings`` for the next run; ``--write``
+  needs it). `problems.cluster.rerank.model_name` picks one.
 
 Each candidate's neighbour rank (``back_rank``: how many tickets the candidate itself
 scores above the query, `SimilarTickets.neighbour_ranks`) is counted in `candidates`.
@@ -49,6 +50,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.datasets import LabeledSet, load_gitbugs, load_jira
+from bench.embedding_cache import cached_embeddings
 from bench.metrics import pair_recall, predicted_pairs, retrieval_scores
 from problems.cluster.duplicates import DuplicateGrouper
 from problems.cluster.rerank import (
@@ -60,7 +62,7 @@ from problems.cluster.rerank import (
     model_features,
     model_name,
 )
-from problems.cluster.semantic import SummaryEmbeddings
+from problems.cluster.semantic import TicketEmbeddings
 
 __all__ = ["Candidates", "Pairs", "candidates", "earlier_pairs", "main", "query_pairs"]
 
@@ -188,7 +190,7 @@ def candidates(labeled: LabeledSet, query_k: int = 100, earlier_k: int = 10) -> 
 
 
 def query_pairs(
-    labeled: LabeledSet, found: Candidates, embeddings: SummaryEmbeddings | None = None
+    labeled: LabeledSet, found: Candidates, embeddings: TicketEmbeddings | None = None
 ) -> Pairs:
     """Features of each query with its engine candidates (document counts: its scope);
     ``semantic`` only with ``embeddings``."""
@@ -223,7 +225,7 @@ def query_pairs(
 
 
 def earlier_pairs(
-    labeled: LabeledSet, found: Candidates, embeddings: SummaryEmbeddings | None = None
+    labeled: LabeledSet, found: Candidates, embeddings: TicketEmbeddings | None = None
 ) -> Pairs:
     """Features of every ticket with its earlier candidates, counts learned as a stream;
     ``semantic`` only with ``embeddings``."""
@@ -435,20 +437,20 @@ class _Prepared:
 
 
 def prepare(labeled: LabeledSet, semantic: bool = False) -> _Prepared:
-    """Candidates and pair features of one labeled set (with ``semantic``, the summaries'
-    sentence-embedding cosines too)."""
+    """Candidates and pair features of one labeled set (with ``semantic``, the tickets'
+    sentence-embedding similarities too, vectors kept in ``bench/.embeddings``)."""
     started = time.perf_counter()
     found = candidates(labeled)
     _log(f"{labeled.name}: candidates in {time.perf_counter() - started:.1f} s")
     embeddings = None
     if semantic:
         started = time.perf_counter()
-        embeddings = SummaryEmbeddings()
+        embeddings = cached_embeddings()
         embeddings.vectors(labeled.records)
-        seconds = time.perf_counter() - started
         _log(
-            f"{labeled.name}: {len(labeled.records)} summaries encoded in {seconds:.1f} s "
-            f"({len(labeled.records) / seconds:.1f}/s)"
+            f"{labeled.name}: {len(labeled.records)} tickets embedded in "
+            f"{time.perf_counter() - started:.1f} s ({embeddings.encoder.n_encoded} texts "
+            "encoded, the rest from bench/.embeddings)"
         )
     started = time.perf_counter()
     queries = query_pairs(labeled, found, embeddings)
@@ -612,7 +614,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--semantic",
         action="store_true",
-        help="also fit the *_semantic models (encodes every summary; needs the model)",
+        help="also fit the *_semantic models (encodes every ticket; needs the model)",
     )
     parser.add_argument("--write", action="store_true", help=f"write {WEIGHTS_PATH.name}")
     args = parser.parse_args(argv)

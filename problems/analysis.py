@@ -38,7 +38,7 @@ import networkx as nx
 import pandas as pd
 
 from problems.cluster.model import ClusterSummary
-from problems.cluster.semantic import SummaryEmbeddings
+from problems.cluster.semantic import TicketEmbeddings
 from problems.errors import InvalidEvent, SnapshotError
 from problems.events import Event, parse_event
 from problems.files import iter_lines
@@ -271,13 +271,13 @@ class State:
 
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
-        self._embeddings: SummaryEmbeddings | None = None
+        self._embeddings: TicketEmbeddings | None = None
 
     def _use_semantic(self, semantic: bool) -> None:
-        """Give the pipeline sentence embeddings of summaries, or take them away; the
+        """Give the pipeline sentence embeddings of tickets, or take them away; the
         vectors already encoded are kept for the next time."""
         if semantic and self._embeddings is None:
-            self._embeddings = SummaryEmbeddings()
+            self._embeddings = TicketEmbeddings()
         self.pipeline.semantic = self._embeddings if semantic else None
 
     def __repr__(self) -> str:
@@ -1064,8 +1064,9 @@ def duplicate_groups(state: State, semantic: bool = False) -> pd.DataFrame:
     """Tickets that report the same thing, grouped (`Pipeline.duplicates`).
 
     Narrower than a problem cluster, which gathers every ticket of one root cause. With
-    ``semantic``, the summaries' sentence embeddings are evidence too (optional: needs the
-    model, see `problems.cluster.semantic`; each summary is encoded once, tens a second).
+    ``semantic``, the tickets' sentence embeddings are evidence too (optional: needs the
+    model, see `problems.cluster.semantic`; each ticket is encoded once, about 14 a second
+    on two cores).
 
     Returns
     -------
@@ -1115,7 +1116,7 @@ def similar_tickets(state: State, query: str, k: int = 10, semantic: bool = Fals
     k
         How many tickets to return; a ticket never matches itself.
     semantic
-        Also weigh how close the summaries' sentence embeddings are (optional: needs the
+        Also weigh how close the tickets' sentence embeddings are (optional: needs the
         model, see `problems.cluster.semantic`).
 
     Returns

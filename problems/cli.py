@@ -293,18 +293,18 @@ def similar(
     k: Annotated[int, typer.Option("-k", help="how many")] = 10,
     state: StateOption = Path("out/state.json"),
     semantic: Annotated[
-        bool, typer.Option("--semantic", help="also compare summaries' sentence embeddings")
+        bool, typer.Option("--semantic", help="also compare the tickets' sentence embeddings")
     ] = False,
 ) -> None:
     """The k past tickets most like a given one."""
-    from problems.cluster.semantic import SemanticModelError, SummaryEmbeddings
+    from problems.cluster.semantic import SemanticModelError, TicketEmbeddings
 
     pipeline = _load(state)
     record = pipeline.tickets_.get(ticket_id)
     if record is None:
         raise typer.BadParameter(f"unknown ticket {ticket_id}")
     if semantic:
-        pipeline.semantic = SummaryEmbeddings()
+        pipeline.semantic = TicketEmbeddings()
     try:
         found = pipeline.similar(record, k=k)
     except SemanticModelError as error:

@@ -41,7 +41,7 @@ from problems.cluster.duplicates import DuplicateGrouper, learn_from_index
 from problems.cluster.engine import ClusterEngine
 from problems.cluster.model import ClusterSummary
 from problems.cluster.rerank import BACK_RANK_CAP, Reranker, model_name
-from problems.cluster.semantic import SummaryEmbeddings
+from problems.cluster.semantic import TicketEmbeddings
 from problems.errors import SnapshotError
 from problems.events import Event, TicketClosed
 from problems.graph import build_graph
@@ -215,8 +215,8 @@ class Pipeline:
         parts may need them: its engine part may not have learned them yet."""
         self._learned_since_save: list[TicketRecord] = []
         self._reranker: Reranker | None = None
-        self.semantic: SummaryEmbeddings | None = None
-        """Sentence embeddings of summaries for `similar` and `duplicates` (optional and
+        self.semantic: TicketEmbeddings | None = None
+        """Sentence embeddings of tickets for `similar` and `duplicates` (optional and
         slow, see `problems.cluster.semantic`); None: words and the index alone."""
         # Duplicate groups (`duplicates`), derived like the re-ranker: the grouper
         # and its own re-ranker have seen the index's first tickets, in its order,
@@ -370,7 +370,7 @@ class Pipeline:
         them by pairwise evidence (summary and description overlap, shared error
         signatures and identifiers, time apart, same component or version, how near
         the top of each candidate's own neighbours this ticket stands, and with
-        `semantic` set, how close the summaries' sentence embeddings are). Scores order
+        `semantic` set, how close the tickets' sentence embeddings are). Scores order
         the candidates of one query; they are not probabilities. The ticket itself is
         never returned.
         """
@@ -411,7 +411,8 @@ class Pipeline:
         and the book like links and the graph, so not in snapshots; caught up on demand.
         Each new ticket costs a few ms plus time that grows with the index (its
         candidates' neighbour ranks); with `semantic` set, the groups are formed again
-        with the ``duplicate_semantic`` model, each summary encoded once (tens a second).
+        with the ``duplicate_semantic`` model, each ticket encoded once (about 14 a second
+        on two cores).
         """
         index = self.engine_.similar_index_
         semantic = self.semantic is not None

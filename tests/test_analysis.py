@@ -256,7 +256,7 @@ def test_semantic_similar_tickets_and_duplicate_groups(state: State, sample: Sam
         embeddings = pipeline.semantic
         assert embeddings is not None
         encoded = embeddings.n_encoded_
-        assert encoded > 100  # the queries and their candidates, each summary once
+        assert encoded > 100  # the queries and their candidates, each ticket once
         assert hits / len(list(pipeline.tickets_)[::4]) > 0.95
         groups = duplicate_groups(state, semantic=True)
         assert embeddings.n_encoded_ <= len(pipeline.tickets_)  # never twice

@@ -118,3 +118,36 @@ def test_fit_scripts_weights_round_trip_through_toml(tmp_path: Path) -> None:
     restored = PairModel.from_dict(document["duplicate"])
     assert restored.threshold == -2.0
     assert np.allclose(restored.decision(values), threshold_model.decision(values), atol=1e-5)
+
+
+def test_cached_encoder_encodes_each_text_once_across_runs(tmp_path: Path) -> None:
+    import numpy as np
+
+    from bench.embedding_cache import CachedEncoder
+
+    class Lengths:
+        """Stands in for `SentenceEncoder`: vectors from the text length."""
+
+        model_dir = str(tmp_path / "model")
+        max_tokens = 48
+        dimension_ = 2
+
+        def __init__(self) -> None:
+            self.asked: list[tuple[list[str], int | None]] = []
+
+        def encode(self, texts: list[str], max_tokens: int | None = None) -> np.ndarray:
+            self.asked.append((list(texts), max_tokens))
+            rows = np.array([[len(t), (max_tokens or 0) / 100] for t in texts], dtype=np.float32)
+            return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+    first = Lengths()
+    cached = CachedEncoder(first, tmp_path)  # type: ignore[arg-type]
+    vectors = cached.encode(["ab", "abc", "ab"])
+    assert first.asked == [(["ab", "abc"], 48)] and vectors.shape == (3, 2)
+    cached.encode(["abc"], max_tokens=128)  # another length read is another vector
+    assert first.asked[-1] == (["abc"], 128)
+    again = Lengths()
+    reloaded = CachedEncoder(again, tmp_path)  # type: ignore[arg-type]
+    assert np.array_equal(reloaded.encode(["ab", "abc", "ab"]), vectors)
+    assert again.asked == [] and reloaded.n_encoded == 0
+    assert reloaded.encode([]).shape == (0, 2)

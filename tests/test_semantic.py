@@ -14,9 +14,11 @@ import numpy as np
 import pytest
 
 from problems.cluster.semantic import (
+    SUMMARY_TOKENS,
+    TEXT_TOKENS,
     SemanticModelError,
     SentenceEncoder,
-    SummaryEmbeddings,
+    TicketEmbeddings,
     bundled_model_dir,
 )
 
@@ -87,26 +89,60 @@ class CountingEncoder:
     """Vectors from letter counts; remembers every batch it was asked to encode."""
 
     def __init__(self) -> None:
-        self.batches: list[list[str]] = []
+        self.batches: list[tuple[list[str], int | None]] = []
 
-    def encode(self, texts: list[str]) -> np.ndarray:
-        self.batches.append(list(texts))
+    def encode(self, texts: list[str], max_tokens: int | None = None) -> np.ndarray:
+        self.batches.append((list(texts), max_tokens))
         rows = np.array([[t.count("a"), t.count("b"), 1e-3] for t in texts], dtype=np.float32)
         return np.asarray(rows / np.linalg.norm(rows, axis=1, keepdims=True))
 
 
-def test_summary_embeddings_encode_each_summary_once() -> None:
+def ticket(n: int, subject: str, text: str = "") -> SimpleNamespace:
+    return SimpleNamespace(ticket_id=f"T-{n}", subject=subject, text=text)
+
+
+def test_ticket_embeddings_encode_each_ticket_once_summary_and_description() -> None:
     counting = CountingEncoder()
-    embeddings = SummaryEmbeddings(counting)
-    tickets = [SimpleNamespace(ticket_id=f"T-{n}", subject="a" * n + "b") for n in range(1, 5)]
+    embeddings = TicketEmbeddings(counting)
+    tickets = [ticket(n, "a" * n + "b", "bb") for n in range(1, 5)]
     first = embeddings.similarity(tickets[0], tickets[1:3])
     again = embeddings.similarity(tickets[0], tickets[1:])
-    assert counting.batches == [["ab", "aab", "aaab"], ["aaaab"]]
+    # One batch of summaries (48 word pieces), one of summary + description (128).
+    assert counting.batches == [
+        (["ab", "aab", "aaab"], SUMMARY_TOKENS),
+        (["ab. bb", "aab. bb", "aaab. bb"], TEXT_TOKENS),
+        (["aaaab"], SUMMARY_TOKENS),
+        (["aaaab. bb"], TEXT_TOKENS),
+    ]
     assert again[:2] == pytest.approx(first)
     assert embeddings.n_encoded_ == 4
-    # A summary that changed is encoded again; the cache stays within its bound.
-    small = SummaryEmbeddings(CountingEncoder(), max_cached=3)
+    # The similarity is the mean of the four cosines between the two tickets' texts.
+    texts = [["ab", "ab. bb"], ["aab", "aab. bb"]]
+    unit = [CountingEncoder().encode(pair) for pair in texts]
+    assert first[0] == pytest.approx(float((unit[0] @ unit[1].T).mean()), abs=1e-6)
+    itself = float((unit[0] @ unit[0].T).mean())  # below 1: its two texts differ
+    assert embeddings.similarity(tickets[0], [tickets[0]])[0] == pytest.approx(itself, abs=1e-6)
+
+
+def test_an_edited_ticket_is_encoded_again_and_the_cache_stays_bounded() -> None:
+    small = TicketEmbeddings(CountingEncoder(), max_cached=3)
+    tickets = [ticket(n, "a" * n + "b") for n in range(1, 5)]
     small.vectors(tickets[:3])
-    edited = SimpleNamespace(ticket_id="T-1", subject="bbb")
-    assert small.vectors([edited, tickets[3]]).shape == (2, 3)
+    edited_description = ticket(1, "ab", "more words")
+    assert small.vectors([edited_description, tickets[3]]).shape == (2, 3)
     assert small.n_encoded_ == 5 and len(small._vectors) <= 3
+    assert small.vectors([]).shape == (0, 0)
+
+
+@needs_model
+def test_the_description_brings_tickets_with_different_summaries_together(
+    encoder: SentenceEncoder,
+) -> None:
+    # Two candidates with the same summary: only their descriptions tell them apart.
+    crash = "The NameNode exits with an OutOfMemoryError while loading the fsimage."
+    query = ticket(1, "Cluster unavailable after restart", crash)
+    same = ticket(2, "NN startup problem", crash.replace("exits", "dies"))
+    other = ticket(3, "NN startup problem", "The web UI shows the wrong capacity.")
+    embeddings = TicketEmbeddings(encoder)
+    near, far = embeddings.similarity(query, [same, other])
+    assert near > far + 0.05

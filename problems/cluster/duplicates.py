@@ -41,7 +41,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from problems.cluster.rerank import Reranker
-    from problems.cluster.semantic import SummaryEmbeddings
+    from problems.cluster.semantic import TicketEmbeddings
     from problems.cluster.similar import SimilarTickets
 
 __all__ = [
@@ -205,7 +205,7 @@ def earlier_candidates(
     records: Sequence[Any],
     start: int = 0,
     earlier_k: int = EARLIER_K,
-    chunk_size: int = 256,
+    chunk_size: int = 2048,
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
     """Each ticket's nearest tickets learned before it, as a stream replay sees them.
 
@@ -225,8 +225,11 @@ def earlier_candidates(
         ``records[n]`` is the index's ``n``-th ticket, for as many as the index holds.
     start : int
         First position given.
-    earlier_k, chunk_size : int
-        Candidates per ticket; tickets scored against the index in one product.
+    earlier_k : int
+        Candidates per ticket.
+    chunk_size : int
+        Tickets whose candidates' neighbour ranks are counted together (each distinct
+        candidate scored once per chunk); memory stays at `_ROWS_AT_ONCE` dense rows.
 
     Raises
     ------
@@ -239,19 +242,59 @@ def earlier_candidates(
     if len(records) < len(ids):
         raise ValueError("one record is needed per ticket of the index")
     for chunk_start in range(start, len(ids), chunk_size):
-        chunk = records[chunk_start : min(chunk_start + chunk_size, len(ids))]
-        rows = index.scores_rows(index.featurizer_.transform(chunk), chunk)
-        for offset, (record, scores) in enumerate(zip(chunk, rows, strict=True)):
-            here = chunk_start + offset
-            if record.ticket_id != ids[here]:
-                raise ValueError(f"record {here} is not the index's ticket {ids[here]!r}")
-            earlier = scores[:here]
-            top = np.lexsort((np.arange(here), -earlier))[:earlier_k]
-            values = earlier[top]
-            back_ranks = index.neighbour_ranks(
-                [records[i] for i in top], values, limit=here, cap=BACK_RANK_CAP
-            )
-            yield here, top, values, back_ranks
+        chunk_stop = min(chunk_start + chunk_size, len(ids))
+        tops: list[np.ndarray] = []
+        values: list[np.ndarray] = []
+        for batch_start in range(chunk_start, chunk_stop, _ROWS_AT_ONCE):
+            batch = records[batch_start : min(batch_start + _ROWS_AT_ONCE, chunk_stop)]
+            rows = index.scores_rows(index.featurizer_.transform(batch), batch)
+            for offset, (record, scores) in enumerate(zip(batch, rows, strict=True)):
+                here = batch_start + offset
+                if record.ticket_id != ids[here]:
+                    raise ValueError(f"record {here} is not the index's ticket {ids[here]!r}")
+                earlier = scores[:here]
+                tops.append(np.lexsort((np.arange(here), -earlier))[:earlier_k])
+                values.append(earlier[tops[-1]])
+        back_ranks = _neighbour_ranks(index, records, chunk_start, tops, values, BACK_RANK_CAP)
+        for offset, (top, value, ranks) in enumerate(zip(tops, values, back_ranks, strict=True)):
+            yield chunk_start + offset, top, value, ranks
+
+
+_ROWS_AT_ONCE = 256
+"""Dense score rows computed in one product (256 rows of a 100k-ticket index: 200 MB)."""
+
+
+def _neighbour_ranks(
+    index: SimilarTickets,
+    records: Sequence[Any],
+    chunk_start: int,
+    tops: list[np.ndarray],
+    values: list[np.ndarray],
+    cap: int,
+) -> list[np.ndarray]:
+    """`SimilarTickets.neighbour_ranks` of every ticket's candidates in a chunk, each with
+    ``limit`` at the ticket's position, scoring each distinct candidate once.
+
+    A candidate is often shared by several tickets of a chunk, and one product over many
+    rows costs far less than many small ones; the counts are those of `neighbour_ranks`.
+    """
+    asks: dict[int, list[tuple[int, int]]] = {}  # candidate -> (ticket in chunk, slot)
+    for offset, top in enumerate(tops):
+        for slot, position in enumerate(top.tolist()):
+            asks.setdefault(position, []).append((offset, slot))
+    ranks = [np.zeros(top.size, dtype=np.int64) for top in tops]
+    asked = sorted(asks)
+    for batch_start in range(0, len(asked), _ROWS_AT_ONCE):
+        positions = asked[batch_start : batch_start + _ROWS_AT_ONCE]
+        batch = [records[position] for position in positions]
+        rows = index.scores_rows(index.featurizer_.transform(batch), batch)
+        for position, row in zip(positions, rows, strict=True):
+            row[position] = -np.inf  # a candidate's own row never counts
+            for offset, slot in asks[position]:
+                limit = chunk_start + offset
+                count = int((row[:limit] > values[offset][slot]).sum())
+                ranks[offset][slot] = min(count, cap)
+    return ranks
 
 
 def learn_from_index(
@@ -260,9 +303,9 @@ def learn_from_index(
     records: Sequence[Any],
     reranker: Reranker,
     *,
-    embeddings: SummaryEmbeddings | None = None,
+    embeddings: TicketEmbeddings | None = None,
     earlier_k: int = EARLIER_K,
-    chunk_size: int = 256,
+    chunk_size: int = 2048,
 ) -> int:
     """Decide the index's tickets that ``grouper`` has not decided yet, in learning order.
 
@@ -283,8 +326,8 @@ def learn_from_index(
         ``records[n]`` is the index's ``n``-th ticket, for as many as the index holds.
     reranker : Reranker
         Has learned exactly the tickets ``grouper`` has decided.
-    embeddings : SummaryEmbeddings or None
-        Adds the summaries' sentence-embedding cosine (``semantic``): scores are then the
+    embeddings : TicketEmbeddings or None
+        Adds the tickets' sentence-embedding similarity (``semantic``): scores are then the
         ``duplicate_semantic`` model's, so ``grouper`` should take that model's threshold.
     earlier_k, chunk_size : int
         As in `earlier_candidates`.

@@ -31,7 +31,8 @@ Pair features (`FEATURES`), each scale-free so that weights carry across tracker
   query (`SimilarTickets.neighbour_ranks`, capped at `BACK_RANK_CAP`): duplicates are
   mutual neighbours, while a generic ticket near many queries has many closer tickets.
   It needs the index, so the caller passes the counts (``back_ranks``).
-* ``semantic``: cosine of the two summaries' sentence embeddings
+* ``semantic``: the tickets' sentence-embedding similarity (`TicketEmbeddings`: the mean
+  cosine of their summaries and summaries-plus-descriptions)
   (`problems.cluster.semantic`, optional and slow, so the caller passes the cosines).
 
 The last two are `OPTIONAL_FEATURES`: only a caller can give them. Each purpose has a model
@@ -674,8 +675,8 @@ class Reranker:
             (`SimilarTickets.neighbour_ranks`); without them ``back_rank`` is NaN
             (unknown, neutral in `PairModel.decision`).
         semantic : sequence of float, optional
-            Per candidate, the cosine of its summary's sentence embedding with the
-            query's (`problems.cluster.semantic.SummaryEmbeddings.similarity`); NaN
+            Per candidate, its sentence-embedding similarity with the
+            query's (`problems.cluster.semantic.TicketEmbeddings.similarity`); NaN
             without them.
 
         Returns
@@ -773,7 +774,7 @@ class Reranker:
 
         Ties keep the candidates' given order (typically `SimilarTickets.query`'s).
         ``back_ranks`` (`SimilarTickets.neighbour_ranks` of the candidates) add the
-        mutual-neighbour evidence, ``semantic`` the summaries' sentence-embedding cosines.
+        mutual-neighbour evidence, ``semantic`` the tickets' sentence-embedding similarities.
         """
         scores = self.score(query, candidates, back_ranks=back_ranks, semantic=semantic)
         order = np.lexsort((np.arange(len(candidates)), -scores))
