@@ -247,7 +247,7 @@ class TicketEmbeddings:
     A ticket's vector is the mean of the unit vectors of its two `ticket_texts` (the
     summary read to `SUMMARY_TOKENS` word pieces, summary and description to
     `TEXT_TOKENS`), so `similarity` is the mean of the four cosines between two tickets'
-    texts: 1 for identical tickets.
+    texts (below 1 even for a ticket and itself, as its two texts differ).
 
     Parameters
     ----------
