@@ -130,9 +130,9 @@ def candidates(labeled: LabeledSet, query_k: int = 100, earlier_k: int = 10) -> 
     """Engine candidates of every query (all others in scope) and every ticket (earlier).
 
     One `SimilarTickets` index per scope holds all of its tickets. Query candidates are
-    its top ``query_k`` for each query; a second pass scores each candidate as a query of
-    its own for its neighbour rank, the count `SimilarTickets.neighbour_ranks` gives (the
-    query's own ticket left out), batched. Earlier candidates (``earlier_k`` > 0) are
+    its top ``query_k`` for each query, with each candidate's neighbour rank
+    (`SimilarTickets.neighbour_ranks_of_learned`, the query's own ticket left out).
+    Earlier candidates (``earlier_k`` > 0) are
     `problems.cluster.duplicates.earlier_candidates`, the product's own selection: the
     index's scores cut to the tickets learned before (the IDF reference then counts later
     tickets too, a small difference from a live stream).
@@ -148,8 +148,8 @@ def candidates(labeled: LabeledSet, query_k: int = 100, earlier_k: int = 10) -> 
         ids = [record.ticket_id for record in scope_records]
         index = SimilarTickets()
         index.learn_many(scope_records)
-        # Per candidate position: (query, slot, engine score, the query's own position).
-        asks: dict[int, list[tuple[str, int, float, int]]] = {}
+        # Neighbour-rank asks: (candidate, the query's score, limit, the query's position).
+        asks: list[tuple[int, float, int, int]] = []
         for start in range(0, len(scope_records), 256):
             chunk = scope_records[start : start + 256]
             all_scores = index.scores_rows(index.featurizer_.transform(chunk), chunk)
@@ -162,22 +162,13 @@ def candidates(labeled: LabeledSet, query_k: int = 100, earlier_k: int = 10) -> 
                 order = np.lexsort((np.arange(scores.size), -scores))
                 top = order[:query_k]
                 result.query[ticket_id] = [(ids[i], float(scores[i])) for i in top]
-                result.query_back[ticket_id] = [0] * len(top)
-                for slot, i in enumerate(top):
-                    asks.setdefault(int(i), []).append((ticket_id, slot, float(scores[i]), here))
+                asks.extend((int(i), float(scores[i]), len(ids), here) for i in top)
                 relevant = np.array([group_of.get(ids[i]) == group_of[ticket_id] for i in order])
                 hits = np.flatnonzero(relevant)
                 result.engine_rank[ticket_id] = int(hits[0]) + 1 if hits.size else None
-        asked = sorted(asks)
-        for start in range(0, len(asked), 256):
-            chunk_positions = asked[start : start + 256]
-            chunk = [scope_records[i] for i in chunk_positions]
-            all_scores = index.scores_rows(index.featurizer_.transform(chunk), chunk)
-            for position, scores in zip(chunk_positions, all_scores, strict=True):
-                scores[position] = -np.inf
-                for ticket_id, slot, value, excluded in asks[position]:
-                    count = int((scores > value).sum()) - int(scores[excluded] > value)
-                    result.query_back[ticket_id][slot] = min(count, BACK_RANK_CAP)
+        counts = iter(index.neighbour_ranks_of_learned(scope_records, asks, cap=BACK_RANK_CAP))
+        for ticket_id in (t for t in ids if t in group_of):  # the order of the asks
+            result.query_back[ticket_id] = [int(next(counts)) for _ in result.query[ticket_id]]
         if earlier_k <= 0:
             continue
         for here, top, values, back_ranks in earlier_candidates(

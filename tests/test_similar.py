@@ -237,3 +237,21 @@ def test_cached_transpose_gives_the_plain_product_and_follows_learning() -> None
     assert index.scores(query).shape == (len(learned),)
     plain = np.asarray((index._weigh(rows) @ index._matrix().T).todense())[0]
     assert np.array_equal(index.scores(query), plain)
+
+
+def test_neighbour_ranks_of_learned_match_neighbour_ranks() -> None:
+    records = tickets(n_copies=3)
+    index = SimilarTickets()
+    index.learn_many(records)
+    query = records[4]
+    found = index.query(query, k=6)
+    position = {record.ticket_id: n for n, record in enumerate(records)}
+    candidates = [records[position[ticket_id]] for ticket_id, _ in found]
+    scores = [score for _, score in found]
+    expected = index.neighbour_ranks(candidates, scores, exclude=query.ticket_id, cap=3)
+    asks = [(position[t], s, len(records), position[query.ticket_id]) for t, s in found]
+    got = index.neighbour_ranks_of_learned(records, asks, cap=3, rows_at_once=2)
+    assert got.tolist() == expected.tolist()
+    limited = index.neighbour_ranks(candidates, scores, limit=10)
+    asks = [(position[t], s, 10, -1) for t, s in found]
+    assert index.neighbour_ranks_of_learned(records, asks).tolist() == limited.tolist()

@@ -255,46 +255,23 @@ def earlier_candidates(
                 earlier = scores[:here]
                 tops.append(np.lexsort((np.arange(here), -earlier))[:earlier_k])
                 values.append(earlier[tops[-1]])
-        back_ranks = _neighbour_ranks(index, records, chunk_start, tops, values, BACK_RANK_CAP)
-        for offset, (top, value, ranks) in enumerate(zip(tops, values, back_ranks, strict=True)):
+        # Each candidate's rank among the tickets before the arriving one; a candidate
+        # is often shared within a chunk, so all are counted together.
+        asks = [
+            (int(position), float(value), chunk_start + offset, -1)
+            for offset, (top, scores) in enumerate(zip(tops, values, strict=True))
+            for position, value in zip(top, scores, strict=True)
+        ]
+        counts = index.neighbour_ranks_of_learned(records, asks, cap=BACK_RANK_CAP)
+        ends = np.cumsum([top.size for top in tops])
+        for offset, (top, value, ranks) in enumerate(
+            zip(tops, values, np.split(counts, ends[:-1]), strict=True)
+        ):
             yield chunk_start + offset, top, value, ranks
 
 
 _ROWS_AT_ONCE = 256
 """Dense score rows computed in one product (256 rows of a 100k-ticket index: 200 MB)."""
-
-
-def _neighbour_ranks(
-    index: SimilarTickets,
-    records: Sequence[Any],
-    chunk_start: int,
-    tops: list[np.ndarray],
-    values: list[np.ndarray],
-    cap: int,
-) -> list[np.ndarray]:
-    """`SimilarTickets.neighbour_ranks` of every ticket's candidates in a chunk, each with
-    ``limit`` at the ticket's position, scoring each distinct candidate once.
-
-    A candidate is often shared by several tickets of a chunk, and one product over many
-    rows costs far less than many small ones; the counts are those of `neighbour_ranks`.
-    """
-    asks: dict[int, list[tuple[int, int]]] = {}  # candidate -> (ticket in chunk, slot)
-    for offset, top in enumerate(tops):
-        for slot, position in enumerate(top.tolist()):
-            asks.setdefault(position, []).append((offset, slot))
-    ranks = [np.zeros(top.size, dtype=np.int64) for top in tops]
-    asked = sorted(asks)
-    for batch_start in range(0, len(asked), _ROWS_AT_ONCE):
-        positions = asked[batch_start : batch_start + _ROWS_AT_ONCE]
-        batch = [records[position] for position in positions]
-        rows = index.scores_rows(index.featurizer_.transform(batch), batch)
-        for position, row in zip(positions, rows, strict=True):
-            row[position] = -np.inf  # a candidate's own row never counts
-            for offset, slot in asks[position]:
-                limit = chunk_start + offset
-                count = int((row[:limit] > values[offset][slot]).sum())
-                ranks[offset][slot] = min(count, cap)
-    return ranks
 
 
 def learn_from_index(

@@ -549,6 +549,54 @@ class SimilarTickets:
         counts = (rows > values[:, None]).sum(axis=1).astype(np.int64)
         return np.minimum(counts, cap) if cap is not None else counts
 
+    def neighbour_ranks_of_learned(
+        self,
+        records: Sequence[_Ticket],
+        asks: Sequence[tuple[int, float, int, int]],
+        cap: int | None = None,
+        rows_at_once: int = 256,
+    ) -> np.ndarray:
+        """`neighbour_ranks` of many (query, candidate) pairs whose candidates are learned.
+
+        Each distinct candidate is scored once, in products of ``rows_at_once`` rows: one
+        product over many rows costs far less than many small ones, and a candidate is
+        often shared by several queries. The counts are those of `neighbour_ranks`.
+
+        Parameters
+        ----------
+        records : sequence of tickets
+            ``records[n]`` is the ``n``-th learned ticket (at least every candidate's).
+        asks : sequence of (int, float, int, int)
+            Per pair: the candidate's learning position, the query's score of it, the
+            ``limit`` (count only learned tickets before it) and a position not counted
+            (the query's own when it is learned; -1 for none).
+        cap : int, optional
+            Counts above ``cap`` are given as ``cap``.
+
+        Returns
+        -------
+        numpy.ndarray
+            One count per ask (int64).
+        """
+        self._ensure()
+        by_candidate: dict[int, list[int]] = {}
+        for n, (position, *_) in enumerate(asks):
+            by_candidate.setdefault(position, []).append(n)
+        counts = np.zeros(len(asks), dtype=np.int64)
+        asked = sorted(by_candidate)
+        for start in range(0, len(asked), rows_at_once):
+            positions = asked[start : start + rows_at_once]
+            batch = [records[position] for position in positions]
+            rows = self.scores_rows(self.featurizer_.transform(batch), batch)
+            for position, row in zip(positions, rows, strict=True):
+                row[position] = -np.inf  # a candidate's own row never counts
+                for n in by_candidate[position]:
+                    _, value, limit, excluded = asks[n]
+                    counts[n] = int((row[:limit] > value).sum())
+                    if 0 <= excluded < limit and row[excluded] > value:
+                        counts[n] -= 1
+        return np.minimum(counts, cap) if cap is not None else counts
+
     # -- persistence -----------------------------------------------------------------------
 
     def to_state(self) -> dict[str, Any]:
