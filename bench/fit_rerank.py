@@ -129,13 +129,15 @@ def _group_of(labeled: LabeledSet) -> dict[str, int]:
 def candidates(labeled: LabeledSet, query_k: int = 100, earlier_k: int = 10) -> Candidates:
     """Engine candidates of every query (all others in scope) and every ticket (earlier).
 
-    One `SimilarTickets` index per scope holds all of its tickets. Query candidates are
-    its top ``query_k`` for each query, with each candidate's neighbour rank
-    (`SimilarTickets.neighbour_ranks_of_learned`, the query's own ticket left out).
-    Earlier candidates (``earlier_k`` > 0) are
-    `problems.cluster.duplicates.earlier_candidates`, the product's own selection: the
-    index's scores cut to the tickets learned before (the IDF reference then counts later
-    tickets too, a small difference from a live stream).
+    Query candidates: one `SimilarTickets` index per retrieval scope (the protocol's Jira
+    project) holds all of its tickets; each query gets its top ``query_k``, with each
+    candidate's neighbour rank (`SimilarTickets.neighbour_ranks_of_learned`, the query's
+    own ticket left out). Earlier candidates (``earlier_k`` > 0) come from one index of
+    all the tickets, as `problems.pipeline.Pipeline.duplicates` groups the whole book
+    (a root cause may cross projects: 127 of apache-jira's 1,007 duplicate links do);
+    they are `problems.cluster.duplicates.earlier_candidates`, the product's own
+    selection: the index's scores cut to the tickets learned before (the IDF reference
+    then counts later tickets too, a small difference from a live stream).
     """
     from problems.cluster.duplicates import earlier_candidates
     from problems.cluster.similar import SimilarTickets
@@ -169,14 +171,15 @@ def candidates(labeled: LabeledSet, query_k: int = 100, earlier_k: int = 10) -> 
         counts = iter(index.neighbour_ranks_of_learned(scope_records, asks, cap=BACK_RANK_CAP))
         for ticket_id in (t for t in ids if t in group_of):  # the order of the asks
             result.query_back[ticket_id] = [int(next(counts)) for _ in result.query[ticket_id]]
-        if earlier_k <= 0:
-            continue
-        for here, top, values, back_ranks in earlier_candidates(
-            index, scope_records, earlier_k=earlier_k
-        ):
-            listed = zip(top, values, strict=True)
-            result.earlier[ids[here]] = [(ids[i], float(v)) for i, v in listed]
-            result.earlier_back[ids[here]] = back_ranks.tolist()
+    if earlier_k <= 0:
+        return result
+    index = SimilarTickets()
+    index.learn_many(records)
+    ids = index.ticket_ids_
+    for here, top, values, back_ranks in earlier_candidates(index, records, earlier_k=earlier_k):
+        listed = zip(top, values, strict=True)
+        result.earlier[ids[here]] = [(ids[i], float(v)) for i, v in listed]
+        result.earlier_back[ids[here]] = back_ranks.tolist()
     return result
 
 
@@ -218,20 +221,17 @@ def query_pairs(
 def earlier_pairs(
     labeled: LabeledSet, found: Candidates, embeddings: TicketEmbeddings | None = None
 ) -> Pairs:
-    """Features of every ticket with its earlier candidates, counts learned as a stream;
-    ``semantic`` only with ``embeddings``."""
+    """Features of every ticket with its earlier candidates (of all the tickets, as
+    `candidates` picks them), counts learned as a stream; ``semantic`` only with
+    ``embeddings``."""
     by_id = {record.ticket_id: record for record in labeled.records}
     group_of = _group_of(labeled)
-    rerankers: dict[str, Reranker] = {}
+    reranker = Reranker(models=_unused_models(), cache_size=50_000)
     rows: list[np.ndarray] = []
     queries: list[str] = []
     candidate_ids: list[str] = []
     labels: list[bool] = []
     for record in labeled.records:
-        scope_name = labeled.scope[record.ticket_id]
-        reranker = rerankers.setdefault(
-            scope_name, Reranker(models=_unused_models(), cache_size=50_000)
-        )
         listed = found.earlier.get(record.ticket_id, [])
         if listed:
             others = [by_id[c] for c, _ in listed]
@@ -358,20 +358,15 @@ def retrieval_figures(labeled: LabeledSet, ranks: dict[str, int | None]) -> dict
 def duplicate_labels(
     labeled: LabeledSet, pairs: Pairs, scores: np.ndarray, threshold: float, cap: int
 ) -> dict[str, str]:
-    """Groups of `DuplicateGrouper` fed each ticket's earlier candidates, per scope."""
+    """Groups of one `DuplicateGrouper` fed each ticket's earlier candidates in order."""
     rows_of = _rows_by_query(pairs)
-    labels: dict[str, str] = {}
-    groupers: dict[str, DuplicateGrouper] = {}
+    grouper = DuplicateGrouper(threshold, cap)
     for record in labeled.records:
-        scope_name = labeled.scope[record.ticket_id]
-        grouper = groupers.setdefault(scope_name, DuplicateGrouper(threshold, cap))
         rows = rows_of.get(record.ticket_id, np.zeros(0, dtype=np.int64))
         grouper.learn_one(
             record.ticket_id, [(str(pairs.candidate[r]), float(scores[r])) for r in rows]
         )
-    for scope_name, grouper in groupers.items():
-        labels.update({t: scope_name + "/" + g for t, g in grouper.groups().items()})
-    return labels
+    return grouper.groups()
 
 
 def duplicate_sweep(

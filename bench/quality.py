@@ -28,7 +28,8 @@ clusters only); Drain3 (default TemplateMiner, on summaries) and TF-IDF agglomer
 clustering (cosine, average linkage per scope, the loosest cut predicting no more pairs
 than Drain3) are the baselines. ``duplicates`` are the groups of
 `problems.cluster.duplicates.DuplicateGrouper` (each ticket joins its best earlier
-candidate's group when the shipped ``duplicate`` score passes its threshold). Every
+candidate's group when the shipped ``duplicate`` score passes its threshold; over all
+reports, as the product groups its whole book, so a group may cross Jira projects). Every
 figure is also given without duplicate groups whose summaries are identical (verbatim
 re-submissions).
 
@@ -192,7 +193,8 @@ def rerank_and_duplicates(
     beyond them keeps its engine rank); each ticket, in creation order, is scored
     against its 10 nearest earlier tickets and joins the best one's group when the
     ``duplicate`` score passes the shipped threshold (groups of at most 10), by
-    `problems.cluster.duplicates.learn_from_index` over an index of the scope. Each
+    `problems.cluster.duplicates.learn_from_index` over one index of all the tickets
+    (as `Pipeline.duplicates` groups the whole book; a root cause may cross projects). Each
     candidate's neighbour rank (``back_rank``) is counted as
     `SimilarTickets.neighbour_ranks` counts it (`bench.fit_rerank.candidates`). With
     ``embeddings``, the tickets' sentence-embedding similarity is given too, so the
@@ -240,23 +242,16 @@ def rerank_and_duplicates(
             ranks[query_id] = hits[0] if hits else found.engine_rank[query_id]
     rerank_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    groupers: dict[str, DuplicateGrouper] = {}
-    for scope_name, positions in _scopes(labeled).items():
-        scope_records = [labeled.records[p] for p in positions]
-        index = SimilarTickets()
-        index.learn_many(scope_records)
-        grouper = groupers[scope_name] = DuplicateGrouper(
-            max_group_size=10, purpose=model_name("duplicate", True, embeddings is not None)
-        )
-        learn_from_index(
-            grouper, index, scope_records, Reranker(cache_size=50_000), embeddings=embeddings
-        )
+    index = SimilarTickets()
+    index.learn_many(labeled.records)
+    grouper = DuplicateGrouper(
+        max_group_size=10, purpose=model_name("duplicate", True, embeddings is not None)
+    )
+    learn_from_index(
+        grouper, index, labeled.records, Reranker(cache_size=50_000), embeddings=embeddings
+    )
     grouping_seconds = time.perf_counter() - started
-    labels = {
-        t: scope_name + "/" + g
-        for scope_name, grouper in groupers.items()
-        for t, g in grouper.groups().items()
-    }
+    labels = grouper.groups()
     # Re-ranking can only reorder its candidates: the share of queries with a duplicate
     # among them bounds every R@k of the re-ranked list.
     held = [rank is not None and rank <= 100 for rank in found.engine_rank.values()]

@@ -151,3 +151,45 @@ def test_cached_encoder_encodes_each_text_once_across_runs(tmp_path: Path) -> No
     assert np.array_equal(reloaded.encode(["ab", "abc", "ab"]), vectors)
     assert again.asked == [] and reloaded.n_encoded == 0
     assert reloaded.encode([]).shape == (0, 2)
+
+
+def test_fit_candidates_query_within_project_earlier_across_projects(tmp_path: Path) -> None:
+    """Retrieval ranks the query's own project (the data's protocol); grouping, like
+    `Pipeline.duplicates`, sees every earlier ticket, so a duplicate filed in another
+    project can be found."""
+    import json
+
+    from bench.datasets import load_jira
+    from bench.fit_rerank import candidates
+
+    texts = [
+        ("HDFS-1", "NameNode crashes on startup with NullPointerException in FSImage"),
+        ("HDFS-2", "Balancer ignores the bandwidth setting"),
+        ("HADOOP-1", "NameNode crashes on startup: NullPointerException in FSImage loader"),
+        ("HADOOP-2", "Balancer bandwidth setting is ignored by the balancer"),
+        ("HADOOP-3", "Typo in the javadoc of Configuration"),
+    ]
+    lines = []
+    for day, (key, summary) in enumerate(texts, start=1):
+        fields = {"summary": summary, "created": f"2015-01-0{day}T10:00:00.000+0000"}
+        if key == "HADOOP-1":
+            fields["issuelinks"] = [
+                {"type": {"name": "Duplicate"}, "outwardIssue": {"key": "HDFS-1"}}
+            ]
+        lines.append(json.dumps({"key": key, "fields": fields}))
+    path = tmp_path / "issues.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    labeled = load_jira(path)
+    assert labeled.links == [("HADOOP-1", "HDFS-1")]
+
+    found = candidates(labeled, query_k=10, earlier_k=3)
+
+    project = {key: key.split("-")[0] for key, _ in texts}
+    for query_id, listed in found.query.items():
+        assert listed and {project[c] for c, _ in listed} == {project[query_id]}
+    assert set(found.query) == {"HADOOP-1", "HDFS-1"}  # the two tickets of a group
+    order = [key for key, _ in texts]
+    for ticket_id, listed in found.earlier.items():
+        assert all(order.index(c) < order.index(ticket_id) for c, _ in listed)
+    assert found.earlier["HADOOP-1"][0][0] == "HDFS-1"
+    assert "HDFS-1" not in found.earlier or found.earlier["HDFS-1"] == []
