@@ -57,6 +57,13 @@ class LabeledSet:
     scope: dict[str, str]
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def positions_by_scope(self) -> dict[str, list[int]]:
+        """Positions in ``records`` of each retrieval scope's tickets, in record order."""
+        positions: dict[str, list[int]] = {}
+        for position, record in enumerate(self.records):
+            positions.setdefault(self.scope[record.ticket_id], []).append(position)
+        return positions
+
     def without_identical_summaries(self) -> LabeledSet:
         """The same set minus groups whose summaries are all identical (re-submissions)."""
         kept = [

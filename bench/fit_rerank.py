@@ -115,13 +115,6 @@ def _rows_by_query(pairs: Pairs) -> dict[str, np.ndarray]:
     return {query_id: np.array(found, dtype=np.int64) for query_id, found in rows.items()}
 
 
-def _scopes(labeled: LabeledSet) -> dict[str, list[int]]:
-    positions: dict[str, list[int]] = {}
-    for position, record in enumerate(labeled.records):
-        positions.setdefault(labeled.scope[record.ticket_id], []).append(position)
-    return positions
-
-
 def _group_of(labeled: LabeledSet) -> dict[str, int]:
     return {t: n for n, group in enumerate(labeled.groups) for t in group}
 
@@ -145,7 +138,7 @@ def candidates(labeled: LabeledSet, query_k: int = 100, earlier_k: int = 10) -> 
     records = labeled.records
     group_of = _group_of(labeled)
     result = Candidates(query={}, earlier={}, engine_rank={})
-    for positions in _scopes(labeled).values():
+    for positions in labeled.positions_by_scope().values():
         scope_records = [records[p] for p in positions]
         ids = [record.ticket_id for record in scope_records]
         index = SimilarTickets()
@@ -191,7 +184,7 @@ def query_pairs(
     by_id = {record.ticket_id: record for record in labeled.records}
     group_of = _group_of(labeled)
     rerankers: dict[str, Reranker] = {}
-    for scope_name, positions in _scopes(labeled).items():
+    for scope_name, positions in labeled.positions_by_scope().items():
         reranker = Reranker(models=_unused_models(), cache_size=len(positions) + 1)
         reranker.learn_many([labeled.records[p] for p in positions])
         rerankers[scope_name] = reranker

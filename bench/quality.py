@@ -47,7 +47,6 @@ import argparse
 import json
 import sys
 import time
-from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -102,13 +101,6 @@ def _rank_of_best(scores: np.ndarray, relevant: np.ndarray) -> int | None:
     return int((scores > best).sum()) + ahead_in_ties + 1
 
 
-def _scopes(labeled: LabeledSet) -> dict[str, list[int]]:
-    positions: dict[str, list[int]] = defaultdict(list)
-    for position, record in enumerate(labeled.records):
-        positions[labeled.scope[record.ticket_id]].append(position)
-    return positions
-
-
 def retrieval_ours(labeled: LabeledSet, params: dict[str, Any]) -> dict[str, Any]:
     """Ranks of `SimilarTickets` queries, one index per scope."""
     from problems.cluster.similar import SimilarTickets
@@ -117,7 +109,7 @@ def retrieval_ours(labeled: LabeledSet, params: dict[str, Any]) -> dict[str, Any
     ranks: dict[str, int | None] = {}
     learn_seconds = query_seconds = 0.0
     queries = _queries(labeled)
-    for positions in _scopes(labeled).values():
+    for positions in labeled.positions_by_scope().values():
         scope_records = [records[p] for p in positions]
         local = {record.ticket_id: n for n, record in enumerate(scope_records)}
         started = time.perf_counter()
@@ -158,7 +150,7 @@ def retrieval_tfidf(labeled: LabeledSet, matrix: Any) -> dict[str, Any]:
     ranks: dict[str, int | None] = {}
     queries = _queries(labeled)
     position = {record.ticket_id: n for n, record in enumerate(labeled.records)}
-    for positions in _scopes(labeled).values():
+    for positions in labeled.positions_by_scope().values():
         scope_rows = matrix[positions]
         local = {labeled.records[p].ticket_id: n for n, p in enumerate(positions)}
         mine = [(q, rel) for q, rel in queries if q in local]
@@ -217,7 +209,7 @@ def rerank_and_duplicates(
         embeddings.vectors(labeled.records)
         encoding_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    for positions in _scopes(labeled).values():
+    for positions in labeled.positions_by_scope().values():
         reranker = Reranker(cache_size=len(positions) + 1)
         reranker.learn_many([labeled.records[p] for p in positions])
         for position in positions:
@@ -311,7 +303,7 @@ def clustering_tfidf(labeled: LabeledSet, matrix: Any, max_pairs: int) -> dict[s
 
     cuts = [round(x, 2) for x in np.arange(0.05, 1.0, 0.05)]
     labels_by_cut: dict[float, dict[str, Any]] = {cut: {} for cut in cuts}
-    for scope_name, positions in _scopes(labeled).items():
+    for scope_name, positions in labeled.positions_by_scope().items():
         ids = [labeled.records[p].ticket_id for p in positions]
         if len(ids) < 2:
             for cut in cuts:
