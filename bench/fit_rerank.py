@@ -14,9 +14,12 @@ Two models are fitted on the training set (``--train``, apache-jira by default) 
 * ``rerank``: a logistic regression without intercept on feature differences of (true
   duplicate, other candidate) pairs of the same query (a linear RankNet);
 * ``duplicate``: a logistic regression on each ticket's earlier candidates (is it a
-  duplicate?), and its ``threshold``: the loosest on a grid whose `DuplicateGrouper`
-  groups predict no more same-group pairs on the training set than it has tickets
-  (``PAIRS_PER_TICKET``; Drain3 predicts 1.5 a ticket on apache-jira, 0.7 on gitbugs);
+  duplicate?); its ``size_penalty`` (`DuplicateGrouper`): the value of
+  ``SIZE_PENALTY_GRID`` whose groups, scored by models fitted on the other projects, reach
+  the best pair recall within Drain3's pairs on the training set; and its ``threshold``:
+  the loosest on a grid whose groups predict no more same-group pairs on the training set
+  than it has tickets (``PAIRS_PER_TICKET``; Drain3 predicts 1.5 a ticket on apache-jira,
+  0.7 on gitbugs);
 * ``rerank_text`` and ``duplicate_text``: the same without ``back_rank`` (for callers
   that give no neighbour ranks), and ``rerank_semantic`` and ``duplicate_semantic`` with
   the tickets' sentence-embedding similarity as well (``--semantic``, which encodes
@@ -73,6 +76,9 @@ MAX_GROUP_SIZE = 10
 PAIRS_PER_TICKET = 1.0
 """Budget of same-group pairs, per ticket of the training set, that sets the threshold."""
 THRESHOLD_GRID = tuple(round(float(x), 2) for x in np.arange(-8.0, 0.01, 0.25))
+SIZE_PENALTY_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
+"""`DuplicateGrouper` size penalties tried; each model takes the one whose held-out groups
+reach the best pair recall within Drain3's pairs (`choose_size_penalty`)."""
 _UNUSED_MODEL: dict[str, list[Any]] = {"features": [], "mean": [], "scale": [], "coef": []}
 """Feature extraction needs no weights; this keeps the shipped file out of the fit."""
 
@@ -349,11 +355,16 @@ def retrieval_figures(labeled: LabeledSet, ranks: dict[str, int | None]) -> dict
 
 
 def duplicate_labels(
-    labeled: LabeledSet, pairs: Pairs, scores: np.ndarray, threshold: float, cap: int
+    labeled: LabeledSet,
+    pairs: Pairs,
+    scores: np.ndarray,
+    threshold: float,
+    cap: int,
+    size_penalty: float = 0.0,
 ) -> dict[str, str]:
     """Groups of one `DuplicateGrouper` fed each ticket's earlier candidates in order."""
     rows_of = _rows_by_query(pairs)
-    grouper = DuplicateGrouper(threshold, cap)
+    grouper = DuplicateGrouper(threshold, cap, size_penalty=size_penalty)
     for record in labeled.records:
         rows = rows_of.get(record.ticket_id, np.zeros(0, dtype=np.int64))
         grouper.learn_one(
@@ -363,12 +374,17 @@ def duplicate_labels(
 
 
 def duplicate_sweep(
-    labeled: LabeledSet, pairs: Pairs, scores: np.ndarray, grid: Sequence[float], cap: int
+    labeled: LabeledSet,
+    pairs: Pairs,
+    scores: np.ndarray,
+    grid: Sequence[float],
+    cap: int,
+    size_penalty: float = 0.0,
 ) -> list[dict[str, Any]]:
     """Pair recall and same-group pairs of `DuplicateGrouper` at each threshold."""
     sweep = []
     for threshold in grid:
-        labels = duplicate_labels(labeled, pairs, scores, threshold, cap)
+        labels = duplicate_labels(labeled, pairs, scores, threshold, cap, size_penalty)
         sweep.append(
             {
                 "threshold": threshold,
@@ -446,13 +462,52 @@ def prepare(labeled: LabeledSet, semantic: bool = False) -> _Prepared:
     return _Prepared(labeled, found, queries, earlier, drain3_pairs(labeled), semantic)
 
 
-def _threshold_for(prepared: _Prepared, model: PairModel) -> tuple[float, list[dict[str, Any]]]:
+def _threshold_for(
+    prepared: _Prepared, model: PairModel, size_penalty: float
+) -> tuple[float, list[dict[str, Any]]]:
     scores = model.decision(prepared.earlier.values)
     sweep = duplicate_sweep(
-        prepared.labeled, prepared.earlier, scores, THRESHOLD_GRID, MAX_GROUP_SIZE
+        prepared.labeled, prepared.earlier, scores, THRESHOLD_GRID, MAX_GROUP_SIZE, size_penalty
     )
     point = best_under(sweep, int(PAIRS_PER_TICKET * len(prepared.labeled.records)))
     return (point["threshold"] if point else THRESHOLD_GRID[-1]), sweep
+
+
+def held_out_duplicate_scores(prepared: _Prepared, features: Sequence[str]) -> np.ndarray:
+    """``duplicate`` scores of each scope's earlier pairs by a model fitted on the other
+    scopes (in-sample scores when the set has one scope)."""
+    earlier = prepared.earlier
+    scope = np.array([prepared.labeled.scope[q] for q in earlier.query], dtype=object)
+    names = sorted(set(scope.tolist()))
+    if len(names) < 2:
+        return fit_duplicate_model(earlier, features).decision(earlier.values)
+    scores = np.zeros(len(scope))
+    for name in names:
+        held = scope == name
+        model = fit_duplicate_model(_subset(earlier, ~held), features)
+        scores[held] = model.decision(earlier.values[held])
+    return scores
+
+
+def choose_size_penalty(
+    prepared: _Prepared, scores: np.ndarray
+) -> tuple[float, dict[float, dict[str, Any] | None]]:
+    """The `SIZE_PENALTY_GRID` value whose groups over ``scores`` (held out, see
+    `held_out_duplicate_scores`) reach the best pair recall within Drain3's pairs, with
+    that best point for each value tried (ties: the smaller penalty)."""
+    # The thresholds that can land near Drain3's pairs; the full grid costs twice as much.
+    grid = [t for t in THRESHOLD_GRID if -7.5 <= t <= -3.0]
+    best: dict[float, dict[str, Any] | None] = {}
+    for penalty in SIZE_PENALTY_GRID:
+        sweep = duplicate_sweep(
+            prepared.labeled, prepared.earlier, scores, grid, MAX_GROUP_SIZE, penalty
+        )
+        best[penalty] = best_under(sweep, prepared.drain3_pairs)
+    chosen = max(
+        SIZE_PENALTY_GRID,
+        key=lambda p: (best[p]["pair_recall"] if best[p] else -1.0, -p),  # type: ignore[index]
+    )
+    return chosen, best
 
 
 def _sweep_points(sweep: list[dict[str, Any]], budget: int) -> list[tuple[float, float, int]]:
@@ -463,18 +518,23 @@ def _sweep_points(sweep: list[dict[str, Any]], budget: int) -> list[tuple[float,
     ]
 
 
-def evaluate_transfer(train: _Prepared, test: _Prepared) -> dict[str, Any]:
+def evaluate_transfer(
+    train: _Prepared, test: _Prepared, size_penalties: dict[tuple[bool, bool], float]
+) -> dict[str, Any]:
     """Fit on ``train``; retrieval and grouping figures on ``test`` (and on ``train``),
     for each model variant both sets can fit (``rerank``, ``rerank_text``, with
-    ``--semantic`` also ``rerank_semantic``; the same for ``duplicate``)."""
+    ``--semantic`` also ``rerank_semantic``; the same for ``duplicate``), grouping with
+    the variant's size penalty (chosen on ``train``)."""
     figures: dict[str, Any] = {}
     for known in (known for known in train.variants if known in test.variants):
         features = model_features(*known)
+        penalty = size_penalties[known]
         rank_model = fit_rank_model(train.queries, features=features)
         duplicate_model = fit_duplicate_model(train.earlier, features=features)
-        threshold, _ = _threshold_for(train, duplicate_model)
+        threshold, _ = _threshold_for(train, duplicate_model, penalty)
         variant: dict[str, Any] = {
             "threshold": threshold,
+            "size_penalty": penalty,
             "rerank_coef": dict(zip(features, np.round(rank_model.coef, 3).tolist(), strict=True)),
             "duplicate_coef": dict(
                 zip(features, np.round(duplicate_model.coef, 3).tolist(), strict=True)
@@ -490,7 +550,7 @@ def evaluate_transfer(train: _Prepared, test: _Prepared) -> dict[str, Any]:
             )
             scores = duplicate_model.decision(prepared.earlier.values)
             sweep = duplicate_sweep(
-                labeled, prepared.earlier, scores, THRESHOLD_GRID, MAX_GROUP_SIZE
+                labeled, prepared.earlier, scores, THRESHOLD_GRID, MAX_GROUP_SIZE, penalty
             )
             at_threshold = next(point for point in sweep if point["threshold"] == threshold)
             variant[role] = {
@@ -506,37 +566,43 @@ def evaluate_transfer(train: _Prepared, test: _Prepared) -> dict[str, Any]:
     return figures
 
 
-def leave_one_scope_out(prepared: _Prepared) -> dict[str, Any]:
+def leave_one_scope_out(
+    prepared: _Prepared,
+) -> tuple[dict[str, Any], dict[tuple[bool, bool], float]]:
     """Re-ranking and grouping where each scope is scored by models fit on the others,
-    for each model variant."""
+    for each model variant, with the size penalty each variant's held-out groups choose
+    (`choose_size_penalty`; also returned, by variant)."""
     labeled = prepared.labeled
     scopes = sorted(set(labeled.scope.values()))
     if len(scopes) < 2:
-        return {}
+        return {}, {}
     query_scope = np.array([labeled.scope[q] for q in prepared.queries.query], dtype=object)
-    earlier_scope = np.array([labeled.scope[q] for q in prepared.earlier.query], dtype=object)
     figures: dict[str, Any] = {}
+    penalties: dict[tuple[bool, bool], float] = {}
     for known in prepared.variants:
         features = model_features(*known)
         rank_scores = np.zeros(len(query_scope))
-        duplicate_scores = np.zeros(len(earlier_scope))
         for scope_name in scopes:
             held, others = query_scope == scope_name, query_scope != scope_name
             model = fit_rank_model(_subset(prepared.queries, others), features=features)
             rank_scores[held] = model.decision(prepared.queries.values[held])
-            held, others = earlier_scope == scope_name, earlier_scope != scope_name
-            duplicate_model = fit_duplicate_model(_subset(prepared.earlier, others), features)
-            duplicate_scores[held] = duplicate_model.decision(prepared.earlier.values[held])
         ranks = reranked_ranks(labeled, prepared.found, prepared.queries, rank_scores)
+        duplicate_scores = held_out_duplicate_scores(prepared, features)
+        penalty, by_penalty = choose_size_penalty(prepared, duplicate_scores)
+        penalties[known] = penalty
         sweep = duplicate_sweep(
-            labeled, prepared.earlier, duplicate_scores, THRESHOLD_GRID, MAX_GROUP_SIZE
+            labeled, prepared.earlier, duplicate_scores, THRESHOLD_GRID, MAX_GROUP_SIZE, penalty
         )
         figures[model_name("rerank", *known)] = {
             "engine_rerank": retrieval_figures(labeled, ranks),
+            "size_penalty": penalty,
+            "duplicates_best_within_drain3_by_size_penalty": {
+                str(p): point for p, point in by_penalty.items()
+            },
             "duplicates_best_within_drain3": best_under(sweep, prepared.drain3_pairs),
             "duplicates_sweep": _sweep_points(sweep, prepared.drain3_pairs),
         }
-    return figures
+    return figures, penalties
 
 
 def _subset(pairs: Pairs, mask: np.ndarray) -> Pairs:
@@ -616,13 +682,25 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "max_group_size": MAX_GROUP_SIZE,
         "regularization": REGULARIZATION,
     }
+    _log("leave one project out (jira), and the size penalty of each model")
+    report["jira_leave_one_project_out"], jira_penalties = leave_one_scope_out(prepared["jira"])
+    print("jira leave-one-project-out: " + json.dumps(report["jira_leave_one_project_out"]))
+    penalties = {
+        "jira": jira_penalties,
+        "gitbugs": {
+            known: choose_size_penalty(
+                prepared["gitbugs"],
+                held_out_duplicate_scores(prepared["gitbugs"], model_features(*known)),
+            )[0]
+            for known in prepared["gitbugs"].variants
+        },
+    }
     for train, test in ((args.train, other), (other, args.train)):
         _log(f"fit on {train}, evaluate on {test}")
-        report[f"{train}_to_{test}"] = evaluate_transfer(prepared[train], prepared[test])
+        report[f"{train}_to_{test}"] = evaluate_transfer(
+            prepared[train], prepared[test], penalties[train]
+        )
         print(f"{train} -> {test}: " + json.dumps(report[f"{train}_to_{test}"]), flush=True)
-    _log("leave one project out (jira)")
-    report["jira_leave_one_project_out"] = leave_one_scope_out(prepared["jira"])
-    print("jira leave-one-project-out: " + json.dumps(report["jira_leave_one_project_out"]))
     if args.write:
         train = prepared[args.train]
         models: dict[str, PairModel] = {}
@@ -630,7 +708,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             features = model_features(*known)
             models[model_name("rerank", *known)] = fit_rank_model(train.queries, features=features)
             duplicate_model = fit_duplicate_model(train.earlier, features=features)
-            threshold, _ = _threshold_for(train, duplicate_model)
+            penalty = penalties[args.train][known]
+            threshold, _ = _threshold_for(train, duplicate_model, penalty)
             models[model_name("duplicate", *known)] = PairModel(
                 duplicate_model.features,
                 duplicate_model.mean,
@@ -638,6 +717,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 duplicate_model.coef,
                 duplicate_model.intercept,
                 threshold,
+                penalty,
             )
         assert set(models) == set(PURPOSES), sorted(models)
         write_weights(WEIGHTS_PATH, {name: models[name] for name in PURPOSES}, _provenance(report))

@@ -29,7 +29,7 @@ def test_below_threshold_or_unknown_candidates_start_a_group() -> None:
 
 def test_best_candidate_in_a_full_group_is_not_replaced_by_the_second() -> None:
     # Falling back to the second best would re-open the chaining the cap exists to stop.
-    grouper = DuplicateGrouper(threshold=0.0, max_group_size=2)
+    grouper = DuplicateGrouper(threshold=0.0, max_group_size=2, size_penalty=0.0)
     grouper.learn_many([("a", []), ("b", [("a", 1.0)]), ("x", [])])
     assert grouper.learn_one("c", [("b", 0.9), ("x", 0.8)]) is None
     assert grouper.groups() == {"a": "a", "b": "a"}
@@ -74,7 +74,7 @@ def test_group_sizes_never_exceed_the_cap_and_ids_are_stable() -> None:
 
 
 def test_snapshot_round_trip_continues_the_same() -> None:
-    grouper = DuplicateGrouper(threshold=0.5, max_group_size=3)
+    grouper = DuplicateGrouper(threshold=0.5, max_group_size=3, size_penalty=0.0)
     grouper.learn_many([("a", []), ("b", [("a", 0.9)])])
     restored = DuplicateGrouper.from_state(json.loads(json.dumps(grouper.to_state())))
     for each in (grouper, restored):
@@ -93,7 +93,7 @@ def test_default_threshold_comes_from_the_shipped_weights() -> None:
 
 def test_damaged_snapshots_are_refused() -> None:
     with pytest.raises(DuplicateGrouperSnapshotError):
-        DuplicateGrouper.from_state({"schema_version": 2})
+        DuplicateGrouper.from_state({"schema_version": 99})
     with pytest.raises(DuplicateGrouperSnapshotError):
         DuplicateGrouper.from_state({"schema_version": 1, "params": {}})
 
@@ -139,3 +139,45 @@ def test_earlier_candidates_see_only_earlier_tickets_as_a_stream_would() -> None
     assert records[last_copy[0]].subject == records[-1].subject
     with pytest.raises(ValueError, match="is not the index's ticket"):
         list(earlier_candidates(index, list(reversed(records))))
+
+
+def test_size_penalty_asks_more_of_a_link_into_a_larger_group() -> None:
+    # Joining a group of n tickets adds n same-group pairs: the score must pay log(n).
+    grouper = DuplicateGrouper(threshold=0.0, size_penalty=1.0)
+    grouper.learn_many([("a", []), ("b", [("a", 0.1)]), ("x", [])])
+    assert grouper.groups() == {"a": "a", "b": "a"}
+    assert grouper.learn_one("c", [("b", 0.6)]) is None  # 0.6 - log(2) < 0
+    assert grouper.learn_one("d", [("b", 0.7)]) == "b"  # 0.7 - log(2) >= 0
+    # Between two candidates, the priced score decides: the lone ticket wins here.
+    assert grouper.learn_one("e", [("a", 1.5), ("x", 0.5)]) == "x"  # 1.5 - log(3) < 0.5
+    unpriced = DuplicateGrouper(threshold=0.0, size_penalty=0.0)
+    unpriced.learn_many([("a", []), ("b", [("a", 0.1)]), ("x", [])])
+    assert unpriced.learn_one("e", [("a", 1.5), ("x", 0.5)]) == "a"
+
+
+def test_size_penalty_survives_a_snapshot_and_a_version_1_snapshot_has_none() -> None:
+    grouper = DuplicateGrouper(threshold=0.0, size_penalty=1.0)
+    grouper.learn_many([("a", []), ("b", [("a", 0.1)])])
+    restored = DuplicateGrouper.from_state(json.loads(json.dumps(grouper.to_state())))
+    assert restored.size_penalty_ == 1.0
+    assert restored.learn_one("c", [("b", 0.6)]) is None
+    version_1 = {
+        "schema_version": 1,
+        "params": {"threshold": 0.0, "max_group_size": 10, "purpose": "duplicate"},
+        "threshold": 0.0,
+        "group_of": {"a": "a", "b": "a"},
+        "links": {"b": "a"},
+    }
+    old = DuplicateGrouper.from_state(version_1)
+    assert old.size_penalty_ == 0.0
+    assert old.learn_one("c", [("b", 0.6)]) == "b"
+
+
+def test_default_size_penalty_comes_from_the_shipped_model() -> None:
+    from problems.cluster.rerank import load_default_models
+
+    shipped = load_default_models()
+    for purpose in ("duplicate", "duplicate_text", "duplicate_semantic"):
+        grouper = DuplicateGrouper(purpose=purpose)
+        grouper.learn_one("a", [])
+        assert grouper.size_penalty_ == (shipped[purpose].size_penalty or 0.0)

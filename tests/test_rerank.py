@@ -165,6 +165,14 @@ def test_damaged_snapshots_and_weights_are_refused() -> None:
         PairModel.from_dict({"features": ["bm25"], "mean": [0, 1], "scale": [1], "coef": [1]})
 
 
+def test_pair_model_table_round_trip_keeps_threshold_and_size_penalty() -> None:
+    model = PairModel(("bm25",), (0.0,), (1.0,), (2.0,), -1.0, threshold=-0.5, size_penalty=0.75)
+    assert PairModel.from_dict(model.to_dict()) == model
+    ranking = PairModel(("bm25",), (0.0,), (1.0,), (2.0,))
+    assert "size_penalty" not in ranking.to_dict()
+    assert PairModel.from_dict(ranking.to_dict()).size_penalty is None
+
+
 def test_input_not_mutated() -> None:
     query = ticket(9, "NameNode NPE")
     before = dict(vars(query))

@@ -4,19 +4,23 @@ A problem cluster gathers tickets of one root cause, which may read quite differ
 *duplicate group* is narrower: tickets that report the same thing. `DuplicateGrouper`
 builds those groups on a stream with one decision per ticket. When a ticket arrives, it
 is given its nearest earlier tickets with a pair score (`Reranker.score` with the
-``duplicate`` model, or any score where higher means "more likely the same"); it joins
-the group of the best one when that score reaches ``threshold`` and the group holds fewer
-than ``max_group_size`` tickets, else it starts a group of its own.
+``duplicate`` model, or any score where higher means "more likely the same"); each
+candidate's score is lowered by ``size_penalty`` times the log of the size of its group,
+and the ticket joins the group of the best one when that reaches ``threshold`` and the
+group holds fewer than ``max_group_size`` tickets, else it starts a group of its own.
 
 Why this shape: a ticket's best earlier match is right far more often than a chain of
 matches is (single-link chains snowball into groups of unrelated tickets), and a cap on
-the group size bounds the damage of a wrong link. A ticket is decided once, when it
-arrives, so group ids (the id of the group's first ticket) never change and replaying the
-same tickets in the same order gives the same groups.
+the group size bounds the damage of a wrong link. The size penalty prices a link by what
+it costs: joining a group of ``n`` tickets puts the newcomer in ``n`` same-group pairs,
+so a larger group asks for more evidence (odds ``n ** size_penalty`` times higher), and
+the loose tickets that most duplicates are get linked first. A ticket is decided once,
+when it arrives, so group ids (the id of the group's first ticket) never change and
+replaying the same tickets in the same order gives the same groups.
 
 Examples
 --------
->>> grouper = DuplicateGrouper(threshold=0.5, max_group_size=3)
+>>> grouper = DuplicateGrouper(threshold=0.5, max_group_size=3, size_penalty=0.0)
 >>> grouper.learn_one("T-1", [])
 >>> grouper.learn_one("T-2", [("T-1", 0.9)])
 'T-1'
@@ -30,10 +34,20 @@ True
 {'T-1': 'T-1', 'T-2': 'T-1', 'T-4': 'T-1'}
 >>> DuplicateGrouper.from_state(grouper.to_state()).groups() == grouper.groups()
 True
+
+With a size penalty, a group of two asks ``log(2)`` more of a score than a lone ticket:
+
+>>> grouper = DuplicateGrouper(threshold=0.5, size_penalty=1.0)
+>>> grouper.learn_many([("T-1", []), ("T-2", [("T-1", 1.3)]), ("T-3", [])])
+>>> grouper.learn_one("T-4", [("T-2", 1.0)]) is None  # 1.0 - log(2) is under 0.5
+True
+>>> grouper.learn_one("T-5", [("T-2", 1.3), ("T-3", 0.9)])  # 1.3 - log(2) < 0.9 - log(1)
+'T-3'
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -56,7 +70,8 @@ __all__ = [
 EARLIER_K = 10
 """How many of its nearest earlier tickets an arriving ticket is scored against."""
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""Version 2 added ``size_penalty``; a version-1 snapshot loads with none (0)."""
 
 
 class DuplicateGrouperSnapshotError(ValueError):
@@ -77,6 +92,9 @@ class DuplicateGrouper:
         The shipped model whose threshold ``None`` takes: ``duplicate`` for scores given
         with neighbour ranks (`Reranker.score` with ``back_ranks``), ``duplicate_text``
         for scores without them.
+    size_penalty : float or None
+        Score taken off a candidate per unit of the log size of its group; ``None``
+        takes the shipped model's (``0`` when it has none).
 
     Attributes
     ----------
@@ -91,10 +109,12 @@ class DuplicateGrouper:
         threshold: float | None = None,
         max_group_size: int = 10,
         purpose: str = "duplicate",
+        size_penalty: float | None = None,
     ) -> None:
         self.threshold = threshold
         self.max_group_size = max_group_size
         self.purpose = purpose
+        self.size_penalty = size_penalty
 
     def get_params(self) -> dict[str, Any]:
         """The hyperparameters, as given to ``__init__``."""
@@ -102,6 +122,7 @@ class DuplicateGrouper:
             "threshold": self.threshold,
             "max_group_size": self.max_group_size,
             "purpose": self.purpose,
+            "size_penalty": self.size_penalty,
         }
 
     def _ensure(self) -> None:
@@ -110,13 +131,21 @@ class DuplicateGrouper:
         self.group_of_: dict[str, str] = {}
         self.links_: dict[str, str] = {}
         self.sizes_: dict[str, int] = {}
-        if self.threshold is None:
+        shipped = None
+        if self.threshold is None or self.size_penalty is None:
             from problems.cluster.rerank import load_default_models
 
-            shipped = load_default_models()[self.purpose].threshold
-            self.threshold_ = 0.0 if shipped is None else shipped
+            shipped = load_default_models()[self.purpose]
+        if self.threshold is None:
+            assert shipped is not None
+            self.threshold_ = 0.0 if shipped.threshold is None else shipped.threshold
         else:
             self.threshold_ = float(self.threshold)
+        if self.size_penalty is None:
+            assert shipped is not None
+            self.size_penalty_ = shipped.size_penalty or 0.0
+        else:
+            self.size_penalty_ = float(self.size_penalty)
 
     def learn_one(self, ticket_id: str, candidates: Sequence[tuple[str, float]]) -> str | None:
         """Decide one new ticket; return the earlier ticket it linked to, or None.
@@ -134,9 +163,14 @@ class DuplicateGrouper:
         best_id: str | None = None
         best_score = -float("inf")
         for candidate_id, score in candidates:
+            group_of_candidate = self.group_of_.get(candidate_id)
+            if group_of_candidate is None:
+                continue
+            size = self.sizes_.get(group_of_candidate, 1)
+            priced = score - self.size_penalty_ * math.log(size) if size > 1 else score
             # Ties go to the first listed: the candidate generator's own order.
-            if candidate_id in self.group_of_ and score > best_score:
-                best_id, best_score = candidate_id, score
+            if priced > best_score:
+                best_id, best_score = candidate_id, priced
         group = ticket_id
         linked: str | None = None
         if best_id is not None and best_score >= self.threshold_:
@@ -166,6 +200,7 @@ class DuplicateGrouper:
             "schema_version": SCHEMA_VERSION,
             "params": self.get_params(),
             "threshold": self.threshold_,
+            "size_penalty": self.size_penalty_,
             "group_of": dict(self.group_of_),
             "links": dict(self.links_),
         }
@@ -180,15 +215,18 @@ class DuplicateGrouper:
             When the snapshot's version is unknown or its content is damaged.
         """
         version = state.get("schema_version") if isinstance(state, dict) else None
-        if version != SCHEMA_VERSION:
+        if version not in (1, SCHEMA_VERSION):
             raise DuplicateGrouperSnapshotError(
                 f"duplicate-groups snapshot version {version!r} is not {SCHEMA_VERSION}"
             )
         try:
-            grouper = cls(**state["params"])
+            # Version 1 knew no size penalty: its groups were decided without one.
+            params = {"size_penalty": 0.0, **state["params"]}
+            grouper = cls(**params)
             grouper.group_of_ = {str(t): str(g) for t, g in state["group_of"].items()}
             grouper.links_ = {str(t): str(e) for t, e in state["links"].items()}
             grouper.threshold_ = float(state["threshold"])
+            grouper.size_penalty_ = float(state.get("size_penalty", 0.0))
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise DuplicateGrouperSnapshotError(
                 f"damaged duplicate-groups snapshot: {error}"

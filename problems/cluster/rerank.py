@@ -316,6 +316,9 @@ class PairModel:
         Added to the linear score (0 for a ranking model: only differences matter).
     threshold : float or None
         Decision threshold on the linear score, when the model decides (``duplicate``).
+    size_penalty : float or None
+        For a deciding model: log-odds a link must add per unit of the log size of the
+        group it joins (`problems.cluster.duplicates.DuplicateGrouper`).
     """
 
     features: tuple[str, ...]
@@ -324,6 +327,7 @@ class PairModel:
     coef: tuple[float, ...]
     intercept: float = 0.0
     threshold: float | None = None
+    size_penalty: float | None = None
 
     def decision(self, values: np.ndarray) -> np.ndarray:
         """Linear score of rows of `FEATURES` values (log-odds for a classifier).
@@ -347,6 +351,8 @@ class PairModel:
         }
         if self.threshold is not None:
             table["threshold"] = self.threshold
+        if self.size_penalty is not None:
+            table["size_penalty"] = self.size_penalty
         return table
 
     @classmethod
@@ -357,6 +363,9 @@ class PairModel:
             arrays = [tuple(float(x) for x in table[key]) for key in ("mean", "scale", "coef")]
             intercept = float(table.get("intercept", 0.0))
             threshold = table.get("threshold")
+            size_penalty = table.get("size_penalty")
+            if size_penalty is not None:
+                size_penalty = float(size_penalty)
         except (KeyError, TypeError, ValueError) as error:
             raise RerankerSnapshotError(f"damaged re-ranking weights: {error}") from error
         unknown = [name for name in features if name not in FEATURES]
@@ -372,6 +381,7 @@ class PairModel:
             coef=coef,
             intercept=intercept,
             threshold=None if threshold is None else float(threshold),
+            size_penalty=size_penalty,
         )
 
 
