@@ -45,7 +45,8 @@ Two linear models read them (``problems/defaults/rerank.toml``): ``rerank`` orde
 candidates of a query (fitted on pairwise preferences: a duplicate above a non-duplicate
 of the same query), ``duplicate`` estimates whether a pair is a duplicate at all (a
 logistic regression over each ticket's nearest earlier tickets), for
-`problems.cluster.duplicates.DuplicateGrouper`. All are reproduced by
+`problems.cluster.duplicates.DuplicateGrouper`, with the threshold and size penalty the
+grouper takes by default. All are reproduced by
 ``python bench/fit_rerank.py``, which also reports how they transfer between data sets.
 
 Words are lower-cased, stop words dropped, and plain words lose one inflection
