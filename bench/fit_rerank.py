@@ -503,11 +503,12 @@ def choose_size_penalty(
             prepared.labeled, prepared.earlier, scores, grid, MAX_GROUP_SIZE, penalty
         )
         best[penalty] = best_under(sweep, prepared.drain3_pairs)
-    chosen = max(
-        SIZE_PENALTY_GRID,
-        key=lambda p: (best[p]["pair_recall"] if best[p] else -1.0, -p),  # type: ignore[index]
-    )
-    return chosen, best
+
+    def ranked(penalty: float) -> tuple[float, float]:
+        point = best[penalty]
+        return (point["pair_recall"] if point else -1.0, -penalty)
+
+    return max(SIZE_PENALTY_GRID, key=ranked), best
 
 
 def _sweep_points(sweep: list[dict[str, Any]], budget: int) -> list[tuple[float, float, int]]:

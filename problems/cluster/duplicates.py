@@ -131,21 +131,16 @@ class DuplicateGrouper:
         self.group_of_: dict[str, str] = {}
         self.links_: dict[str, str] = {}
         self.sizes_: dict[str, int] = {}
-        shipped = None
+        shipped_threshold = shipped_penalty = 0.0
         if self.threshold is None or self.size_penalty is None:
             from problems.cluster.rerank import load_default_models
 
             shipped = load_default_models()[self.purpose]
-        if self.threshold is None:
-            assert shipped is not None
-            self.threshold_ = 0.0 if shipped.threshold is None else shipped.threshold
-        else:
-            self.threshold_ = float(self.threshold)
-        if self.size_penalty is None:
-            assert shipped is not None
-            self.size_penalty_ = shipped.size_penalty or 0.0
-        else:
-            self.size_penalty_ = float(self.size_penalty)
+            shipped_threshold = shipped.threshold or 0.0
+            shipped_penalty = shipped.size_penalty or 0.0
+        given = self.threshold, self.size_penalty
+        self.threshold_ = shipped_threshold if given[0] is None else float(given[0])
+        self.size_penalty_ = shipped_penalty if given[1] is None else float(given[1])
 
     def learn_one(self, ticket_id: str, candidates: Sequence[tuple[str, float]]) -> str | None:
         """Decide one new ticket; return the earlier ticket it linked to, or None.
@@ -166,8 +161,7 @@ class DuplicateGrouper:
             group_of_candidate = self.group_of_.get(candidate_id)
             if group_of_candidate is None:
                 continue
-            size = self.sizes_.get(group_of_candidate, 1)
-            priced = score - self.size_penalty_ * math.log(size) if size > 1 else score
+            priced = score - self.size_penalty_ * math.log(self.sizes_[group_of_candidate])
             # Ties go to the first listed: the candidate generator's own order.
             if priced > best_score:
                 best_id, best_score = candidate_id, priced
