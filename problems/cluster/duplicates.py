@@ -169,7 +169,7 @@ class DuplicateGrouper:
         linked: str | None = None
         if best_id is not None and best_score >= self.threshold_:
             target = self.group_of_[best_id]
-            if self.sizes_.get(target, 1) < self.max_group_size:
+            if self.sizes_[target] < self.max_group_size:
                 group, linked = target, best_id
         self.group_of_[ticket_id] = group
         self.sizes_[group] = self.sizes_.get(group, 0) + 1
