@@ -156,11 +156,13 @@ def candidates(labeled: LabeledSet, query_k: int = 100, earlier_k: int = 10) -> 
             all_scores = index.scores_rows(index.featurizer_.transform(chunk), chunk)
             for offset, (record, scores) in enumerate(zip(chunk, all_scores, strict=True)):
                 here = start + offset
-                scores[here] = -np.inf
                 ticket_id = record.ticket_id
                 if ticket_id not in group_of:
                     continue
                 order = np.lexsort((np.arange(scores.size), -scores))
+                # The query is no candidate of its own, even in a scope of fewer than
+                # ``query_k`` tickets (it would count as its own duplicate).
+                order = order[order != here]
                 top = order[:query_k]
                 result.query[ticket_id] = [(ids[i], float(scores[i])) for i in top]
                 asks.extend((int(i), float(scores[i]), len(ids), here) for i in top)

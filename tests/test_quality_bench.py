@@ -1,0 +1,210 @@
+"""bench/quality.py end to end on small files of both formats of ../shared/data.
+
+The issue asks the bench to work on any file of those formats, not only the shipped ones:
+these files use what the shipped ones leave out (no Affects Version/s column, a duplicate
+cell listing several ids, links to reports absent from the file, a Jira description that
+is null, a duplicate link across projects).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import quality
+
+# Each topic is reported two or three times in other words: one duplicate group each.
+TOPICS = [
+    (
+        "NameNode crashes on startup with NullPointerException in FSImage loader",
+        "NullPointerException in FSImage loader crashes the NameNode at startup",
+        "NameNode startup fails: NullPointerException while loading FSImage",
+    ),
+    (
+        "Balancer ignores the bandwidth limit set in dfs.datanode.balance.bandwidthPerSec",
+        "dfs.datanode.balance.bandwidthPerSec bandwidth limit is ignored by the Balancer",
+    ),
+    (
+        "ResourceManager web UI shows negative running containers after the job finishes",
+        "Negative running containers on the ResourceManager web UI once the job finishes",
+    ),
+    (
+        "DistCp fails to copy files with spaces in the path",
+        "Files whose path has spaces fail to copy with DistCp",
+    ),
+    (
+        "FairScheduler preemption kills the ApplicationMaster container",
+        "ApplicationMaster container is killed by FairScheduler preemption",
+    ),
+]
+# Reports of nothing else: the distractors every query must rank its duplicate above.
+OTHERS = [
+    "Typo in the javadoc of Configuration.getInt",
+    "Upgrade jetty to fix a security advisory",
+    "TestHardLink fails on Mac OS X",
+    "Add a metric for the number of open files in the DataNode",
+    "JobHistoryServer leaks file descriptors on log aggregation",
+    "hadoop fs -stat prints null for a glob that matches nothing",
+    "Capacity scheduler queue ACLs are not checked for the root queue",
+    "Snappy codec copies the buffer twice in the inner loop",
+    "Secondary NameNode does not download a new image after a checkpoint",
+    "KMS client retries forever when the server is down",
+    "Native build fails on FreeBSD because setnetgrent returns void",
+    "S3A does not close the input stream on seek",
+]
+
+
+def _run(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict[str, Any]:
+    report = quality.main(argv)
+    last_line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert json.loads(last_line) == json.loads(json.dumps(report))  # the JSON line is last
+    return report
+
+
+def _check_figures(
+    figures: dict[str, Any], n_links: int, n_in_groups: int, n_findable: int
+) -> None:
+    """``n_findable``: queries with a duplicate in their own scope (the protocol ranks only
+    those); no method may find more, as a query is never a candidate of its own."""
+    assert figures["links"] == n_links
+    assert figures["reports_in_groups"] == n_in_groups
+    findable = round(n_findable / n_in_groups, 6)
+    for method in ("tfidf", "ours", "rerank"):
+        scores = figures["retrieval"][method]
+        assert scores["queries"] == n_in_groups
+        assert 0.0 <= scores["R@1"] <= scores["R@5"] <= scores["R@10"] <= findable
+        assert 0.0 <= scores["MRR"] <= findable
+    # Paraphrases among a few unrelated reports: the re-ranked list finds every one.
+    assert figures["retrieval"]["rerank"]["R@5"] == findable
+    clustering = figures["clustering"]
+    for method in ("drain3", "duplicates", "tfidf_agglomerative", "ours_groups"):
+        assert clustering[method]["links"] == n_links
+        assert 0 <= clustering[method]["links_together"] <= n_links
+        assert clustering[method]["pairs"] >= 0
+    assert clustering["duplicates"]["links_together"] > 0
+
+
+def test_gitbugs_format_without_versions_with_multi_id_cells(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reports = tmp_path / "bugs" / "reports.csv"
+    reports.parent.mkdir()
+    rows: list[dict[str, str]] = []
+    groups: list[list[str]] = []
+    day = 1
+    for topic in TOPICS:
+        ids = []
+        for summary in topic:
+            ticket_id = str(1000 + len(rows))
+            ids.append(ticket_id)
+            rows.append(
+                {
+                    "Summary": summary,
+                    "Issue id": ticket_id,
+                    "Status": "Resolved",
+                    "Priority": "Major",
+                    "Resolution": "Fixed",
+                    "Created": f"{day:02d}/Mar/22 10:00",
+                    "Resolved": f"{day:02d}/Apr/22 10:00",
+                    "Description": f"Seen on our cluster. {summary}.",
+                }
+            )
+            day += 1
+        groups.append(ids)
+    for summary in OTHERS:
+        rows.append(
+            {
+                "Summary": summary,
+                "Issue id": str(1000 + len(rows)),
+                "Status": "Open",
+                "Priority": "Minor",
+                "Resolution": "",
+                "Created": "15/May/22 09:30",
+                "Resolved": "",
+                "Description": "",
+            }
+        )
+    with reports.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))  # no Affects Version/s
+        writer.writeheader()
+        writer.writerows(rows)
+    duplicates = tmp_path / "bugs" / "duplicates.csv"
+    with duplicates.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Issue id", "Duplicate id"])
+        for first, *rest in groups:
+            writer.writerow([first, ", ".join([*rest, "99999"])])  # 99999 is not a report
+    n_links = sum(len(ids) - 1 for ids in groups)
+    n_in_groups = sum(len(ids) for ids in groups)
+
+    report = _run(capsys, ["--reports", str(reports), "--duplicates", str(duplicates)])
+
+    figures = report["gitbugs"]
+    assert figures["reports"] == len(rows)
+    assert figures["groups"] == len(groups)
+    _check_figures(figures, n_links, n_in_groups, n_in_groups)
+
+
+def test_jira_format_two_projects_null_description_cross_project_link(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    issues: list[dict[str, Any]] = []
+    links: list[tuple[str, str]] = []
+    counters = {"HDFS": 0, "YARN": 0}
+
+    def add(project: str, summary: str, description: str | None, day: int) -> str:
+        counters[project] += 1
+        key = f"{project}-{counters[project]}"
+        fields: dict[str, Any] = {
+            "summary": summary,
+            "description": description,
+            "issuetype": {"name": "Bug"},
+            "priority": {"name": "Major"},
+            "components": [{"name": "namenode"}] if project == "HDFS" else [],
+            "versions": [{"name": "2.7.1", "released": True, "releaseDate": "2015-07-06"}],
+            "fixVersions": [],
+            "created": f"2015-{1 + day // 28:02d}-{1 + day % 28:02d}T10:00:00.000+0000",
+            "issuelinks": [],
+        }
+        issues.append({"key": key, "id": str(10_000 + len(issues)), "fields": fields})
+        return key
+
+    day = 0
+    for n, topic in enumerate(TOPICS):
+        keys = []
+        for m, summary in enumerate(topic):
+            # The first topic's last report is filed in the other project.
+            project = "YARN" if (n == 0 and m == len(topic) - 1) or n % 2 else "HDFS"
+            keys.append(add(project, summary, None if m == 0 else f"{summary}.", day))
+            day += 1
+        links.extend((keys[0], other) for other in keys[1:])
+    for m, summary in enumerate(OTHERS):
+        add("HDFS" if m % 2 else "YARN", summary, "Steps to reproduce are attached.", day)
+        day += 1
+    by_key = {issue["key"]: issue for issue in issues}
+    for inward, outward in links:
+        by_key[inward]["fields"]["issuelinks"].append(
+            {"type": {"name": "Duplicate"}, "outwardIssue": {"key": outward}}
+        )
+    path = tmp_path / "issues.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        for issue in issues:
+            handle.write(json.dumps(issue) + "\n")
+
+    report = _run(capsys, ["--jira", str(path)])
+
+    figures = report["jira"]
+    assert figures["reports"] == len(issues)
+    assert figures["groups"] == len(TOPICS)
+    n_in_groups = sum(len(topic) for topic in TOPICS)
+    # The first topic's report filed in YARN has its duplicates in HDFS only.
+    _check_figures(figures, len(links), n_in_groups, n_in_groups - 1)
+    assert figures["clustering"]["duplicates"]["links_together"] == len(links)  # across too
