@@ -136,15 +136,9 @@ _SEVERITY = {
 }
 
 
-def _jira_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
-
-
 def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as lines:
+    with opener(path, "rt", encoding="utf-8-sig") as lines:
         for line in lines:
             if line.strip():
                 yield json.loads(line)
@@ -172,7 +166,7 @@ def load_jira(path: str | Path) -> LabeledSet:
     for issue in _read_jsonl(path):
         key = str(issue["key"])
         fields = issue.get("fields") or {}
-        created = _jira_time(fields.get("created"))
+        created = parse_time(fields.get("created"))
         if created is None:
             skipped += 1
             continue
@@ -187,7 +181,7 @@ def load_jira(path: str | Path) -> LabeledSet:
             summary,
             body,
             created,
-            _jira_time(fields.get("resolutiondate")),
+            parse_time(fields.get("resolutiondate")),
             project,
             components[0] if components else None,
             versions[0] if versions else None,
@@ -213,23 +207,29 @@ def _present_links(raw: Iterable[tuple[str, str]], present: set[str]) -> list[tu
     return sorted((a, b) for a, b in pairs)
 
 
-_CSV_TIME_FORMATS = ("%d/%b/%y %H:%M", "%d/%b/%Y %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
+_TIME_LAYOUTS = ("%d/%b/%y %H:%M", "%d/%b/%Y %H:%M")
+"""Jira's CSV export (``30/Sep/21 17:20``); ISO 8601 needs no layout."""
 
 
-def _csv_time(value: str | None) -> datetime | None:
+def parse_time(value: str | None) -> datetime | None:
+    """A time as the data sets write it, in UTC (naive means UTC); None when unreadable.
+
+    Jira's REST form (``2015-01-01T10:00:00.000+0000``), other ISO 8601 forms (``Z``, no
+    fraction, a space for the ``T``) and Jira's CSV export (``30/Sep/21 17:20``).
+    """
     value = (value or "").strip()
     if not value:
         return None
-    for layout in _CSV_TIME_FORMATS:
-        try:
-            return datetime.strptime(value, layout).replace(tzinfo=UTC)
-        except ValueError:
-            continue
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
+        for layout in _TIME_LAYOUTS:
+            try:
+                return datetime.strptime(value, layout).replace(tzinfo=UTC)
+            except ValueError:
+                continue
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def load_gitbugs(reports: str | Path, duplicates: str | Path) -> LabeledSet:
@@ -237,7 +237,9 @@ def load_gitbugs(reports: str | Path, duplicates: str | Path) -> LabeledSet:
 
     Columns used: Summary, Issue id, Priority, Created, Resolved, Description and, when
     present, Affects Version/s and Component/s. Every report is in one retrieval scope.
-    A duplicate cell may list several ids separated by commas.
+    A duplicate cell may list several ids separated by commas. Both files may start with a
+    byte-order mark (spreadsheet exports write one), which would otherwise hide the first
+    column's name.
     """
     reports = Path(reports)
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
@@ -247,14 +249,14 @@ def load_gitbugs(reports: str | Path, duplicates: str | Path) -> LabeledSet:
     scope: dict[str, str] = {}
     product = reports.parent.name or "reports"
     fallback_time = datetime(2000, 1, 1, tzinfo=UTC)
-    with reports.open(newline="", encoding="utf-8") as handle:
+    with reports.open(newline="", encoding="utf-8-sig") as handle:
         for row in csv.DictReader(handle):
             ticket_id = (row.get("Issue id") or "").strip()
             if not ticket_id or ticket_id in summaries:
                 continue
             summary = row.get("Summary") or ""
             body = (row.get("Description") or "")[:MAX_BODY_CHARS]
-            created = _csv_time(row.get("Created")) or fallback_time
+            created = parse_time(row.get("Created")) or fallback_time
             version = (row.get("Affects Version/s") or "").split(",")[0].strip() or None
             component = (row.get("Component/s") or "").split(",")[0].strip() or None
             priority = (row.get("Priority") or "").strip().lower()
@@ -263,7 +265,7 @@ def load_gitbugs(reports: str | Path, duplicates: str | Path) -> LabeledSet:
                 summary,
                 body,
                 created,
-                _csv_time(row.get("Resolved")),
+                parse_time(row.get("Resolved")),
                 product,
                 component,
                 version,
@@ -274,7 +276,7 @@ def load_gitbugs(reports: str | Path, duplicates: str | Path) -> LabeledSet:
             bodies[ticket_id] = body
             scope[ticket_id] = product
     raw_links: list[tuple[str, str]] = []
-    with Path(duplicates).open(newline="", encoding="utf-8") as handle:
+    with Path(duplicates).open(newline="", encoding="utf-8-sig") as handle:
         for row in csv.DictReader(handle):
             source = (row.get("Issue id") or "").strip()
             for other in (row.get("Duplicate id") or "").split(","):

@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.datasets import parse_time  # noqa: E402
 from problems.book import RecordBook  # noqa: E402
 from problems.events import (  # noqa: E402
     JiraIssue,
@@ -365,23 +366,15 @@ def part_sample(args: argparse.Namespace) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- (b) hadoop
 
 
-def _jira_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    if re.search(r"[+-]\d{4}$", text):
-        text = text[:-2] + ":" + text[-2:]
-    return datetime.fromisoformat(text).astimezone(UTC)
-
-
 _KEY = re.compile(r"\b(?:HADOOP|HDFS|MAPREDUCE|YARN)-\d+\b")
 
 
 def hadoop_ticket(raw: dict[str, Any], strip_keys: bool) -> TicketRecord:
     """A Jira issue read as a closed ticket: summary, description, newest affected version."""
     fields = raw["fields"]
-    created = _jira_time(fields["created"]) or datetime(2000, 1, 1, tzinfo=UTC)
+    created = parse_time(fields["created"]) or datetime(2000, 1, 1, tzinfo=UTC)
     closed = (
-        _jira_time(fields.get("resolutiondate")) or _jira_time(fields.get("updated")) or created
+        parse_time(fields.get("resolutiondate")) or parse_time(fields.get("updated")) or created
     )
     closed = max(closed, created)
     description = (fields.get("description") or "")[:8_000]

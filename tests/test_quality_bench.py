@@ -12,6 +12,7 @@ import csv
 import gzip
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import quality
+from bench.datasets import parse_time
 
 # Each topic is reported two or three times in other words: one duplicate group each.
 TOPICS = [
@@ -62,6 +64,10 @@ OTHERS = [
 ]
 
 
+# Jira's REST form, then other ISO 8601 forms an export may write.
+TIME_ZONES = (".000+0000", "Z", "+0000", ".5+02:00")
+
+
 def _run(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict[str, Any]:
     report = quality.main(argv)
     last_line = capsys.readouterr().out.strip().splitlines()[-1]
@@ -92,8 +98,9 @@ def _check_figures(
     assert clustering["duplicates"]["links_together"] > 0
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig"])  # with a byte-order mark
 def test_gitbugs_format_without_versions_with_multi_id_cells(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], encoding: str
 ) -> None:
     reports = tmp_path / "bugs" / "reports.csv"
     reports.parent.mkdir()
@@ -132,12 +139,12 @@ def test_gitbugs_format_without_versions_with_multi_id_cells(
                 "Description": "",
             }
         )
-    with reports.open("w", newline="", encoding="utf-8") as handle:
+    with reports.open("w", newline="", encoding=encoding) as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))  # no Affects Version/s
         writer.writeheader()
         writer.writerows(rows)
     duplicates = tmp_path / "bugs" / "duplicates.csv"
-    with duplicates.open("w", newline="", encoding="utf-8") as handle:
+    with duplicates.open("w", newline="", encoding=encoding) as handle:
         writer = csv.writer(handle)
         writer.writerow(["Issue id", "Duplicate id"])
         for first, *rest in groups:
@@ -171,7 +178,8 @@ def test_jira_format_two_projects_null_description_cross_project_link(
             "components": [{"name": "namenode"}] if project == "HDFS" else [],
             "versions": [{"name": "2.7.1", "released": True, "releaseDate": "2015-07-06"}],
             "fixVersions": [],
-            "created": f"2015-{1 + day // 28:02d}-{1 + day % 28:02d}T10:00:00.000+0000",
+            "created": f"2015-{1 + day // 28:02d}-{1 + day % 28:02d}T10:00:00"
+            + TIME_ZONES[day % len(TIME_ZONES)],
             "issuelinks": [],
         }
         issues.append({"key": key, "id": str(10_000 + len(issues)), "fields": fields})
@@ -208,3 +216,19 @@ def test_jira_format_two_projects_null_description_cross_project_link(
     # The first topic's report filed in YARN has its duplicates in HDFS only.
     _check_figures(figures, len(links), n_in_groups, n_in_groups - 1)
     assert figures["clustering"]["duplicates"]["links_together"] == len(links)  # across too
+
+
+def test_parse_time_reads_each_form_in_utc() -> None:
+    expected = datetime(2021, 9, 30, 17, 20, tzinfo=UTC)
+    for text in (
+        "2021-09-30T17:20:00.000+0000",
+        "2021-09-30T19:20:00+02:00",
+        "2021-09-30T17:20:00Z",
+        "2021-09-30 17:20:00",
+        "30/Sep/21 17:20",
+        "30/Sep/2021 17:20",
+    ):
+        parsed = parse_time(text)
+        assert parsed == expected and parsed.tzinfo == UTC, text
+    assert parse_time("") is None and parse_time(None) is None
+    assert parse_time("last Tuesday") is None
