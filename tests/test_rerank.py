@@ -89,6 +89,23 @@ def test_identical_ticket_scores_highest_on_text_features() -> None:
     assert values[1, column("bm25")] == pytest.approx(1.0)
 
 
+def test_an_acronym_meets_the_camel_case_name_it_shortens() -> None:
+    # "NN" is how people write NameNode; DataNode's acronym is "DN".
+    candidates = [
+        ticket(1, "NameNode crashes on startup"),
+        ticket(2, "DataNode crashes on startup"),
+    ]
+    reranker = Reranker()
+    reranker.learn_many([*PAST, *candidates])
+    short = reranker.features(ticket(9, "NN crashes on startup"), candidates)
+    other = reranker.features(ticket(9, "XY crashes on startup"), candidates)
+    for name in ("bm25", "summary_cosine", "query_coverage"):
+        lead = short[0, column(name)] - short[1, column(name)]
+        assert lead > 0, name
+        # Not a lean toward NameNode tickets: an unknown acronym gives less of a lead.
+        assert lead > other[0, column(name)] - other[1, column(name)], name
+
+
 def test_shared_exception_and_metadata_flags() -> None:
     query = ticket(9, "Startup fails", "Caused by NullPointerException", version="2.7.3")
     values = learned().features(query, PAST)
