@@ -236,6 +236,13 @@ def _with_acronyms(text: str) -> str:
     return text + " " + " ".join("".join(filter(str.isupper, name)) for name in names)
 
 
+def _ticket_words(subject: str, text: str) -> tuple[str, list[str], list[str]]:
+    """The summary as the features read it (with its acronyms), its words and the
+    description's: one place, so that learning and querying count the same words."""
+    summary = _with_acronyms(subject)
+    return summary, _words(summary), _words(_with_acronyms(text))
+
+
 def _words(text: str) -> list[str]:
     return [_stem(w) for w in _WORD.findall(text.lower()) if len(w) > 1 and w not in _STOP_WORDS]
 
@@ -529,9 +536,7 @@ class Reranker:
         if cached is not None:
             return cached
         mask = self._mask
-        summary = _with_acronyms(subject)
-        summary_words = _words(summary)
-        body_words = _words(_with_acronyms(text))
+        summary, summary_words, body_words = _ticket_words(subject, text)
         grams = summary_words + [a + " " + b for a, b in itertools.pairwise(summary_words)]
         doc = _Doc(
             summary=summary,
@@ -588,8 +593,7 @@ class Reranker:
                 int(cached.body_words[1].sum()),
                 cached.all_words,
             )
-        summary_words = _words(_with_acronyms(subject))
-        body_words = _words(_with_acronyms(text))
+        _, summary_words, body_words = _ticket_words(subject, text)
         buckets = np.unique(_buckets(summary_words + body_words, self._mask))
         return len(summary_words), len(body_words), buckets
 
