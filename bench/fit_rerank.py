@@ -397,10 +397,18 @@ def duplicate_sweep(
     return sweep
 
 
+def grouping_merit(point: dict[str, Any] | None) -> tuple[float, int]:
+    """Order of sweep points: higher pair recall, then fewer pairs (the same links at less
+    cost); no point at all comes last."""
+    if point is None:
+        return (-1.0, 0)
+    return (point["pair_recall"], -point["pairs"])
+
+
 def best_under(sweep: list[dict[str, Any]], budget: int) -> dict[str, Any] | None:
-    """The sweep point with the highest pair recall among those within ``budget`` pairs."""
+    """The best sweep point (`grouping_merit`) among those within ``budget`` pairs."""
     within = [point for point in sweep if point["pairs"] <= budget]
-    return max(within, key=lambda point: (point["pair_recall"], -point["pairs"]), default=None)
+    return max(within, key=grouping_merit, default=None)
 
 
 def drain3_pairs(labeled: LabeledSet) -> int:
@@ -496,7 +504,8 @@ def choose_size_penalty(
 ) -> tuple[float, dict[float, dict[str, Any] | None]]:
     """The `SIZE_PENALTY_GRID` value whose groups over ``scores`` (held out, see
     `held_out_duplicate_scores`) reach the best pair recall within Drain3's pairs, with
-    that best point for each value tried (ties: the smaller penalty)."""
+    that best point for each value tried; points compare by `grouping_merit` (so a tie
+    in recall goes to the fewer pairs), then the smaller penalty wins."""
     # The thresholds that can land near Drain3's pairs; the full grid costs twice as much.
     grid = [t for t in THRESHOLD_GRID if -7.5 <= t <= -3.0]
     best: dict[float, dict[str, Any] | None] = {}
@@ -506,9 +515,8 @@ def choose_size_penalty(
         )
         best[penalty] = best_under(sweep, prepared.drain3_pairs)
 
-    def ranked(penalty: float) -> tuple[float, float]:
-        point = best[penalty]
-        return (point["pair_recall"] if point else -1.0, -penalty)
+    def ranked(penalty: float) -> tuple[float, int, float]:
+        return (*grouping_merit(best[penalty]), -penalty)
 
     return max(SIZE_PENALTY_GRID, key=ranked), best
 

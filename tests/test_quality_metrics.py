@@ -193,3 +193,21 @@ def test_fit_candidates_query_within_project_earlier_across_projects(tmp_path: P
         assert all(order.index(c) < order.index(ticket_id) for c, _ in listed)
     assert found.earlier["HADOOP-1"][0][0] == "HDFS-1"
     assert "HDFS-1" not in found.earlier or found.earlier["HDFS-1"] == []
+
+
+def test_grouping_points_tie_on_recall_go_to_fewer_pairs() -> None:
+    """The threshold sweep and the size-penalty choice rank points alike: the same links
+    at fewer pairs is the better point, and nothing within the budget ranks last."""
+    from bench.fit_rerank import best_under, grouping_merit
+
+    sweep = [
+        {"threshold": -6.0, "pair_recall": 0.5, "pairs": 900},
+        {"threshold": -5.5, "pair_recall": 0.5, "pairs": 700},
+        {"threshold": -5.0, "pair_recall": 0.4, "pairs": 500},
+        {"threshold": -6.5, "pair_recall": 0.6, "pairs": 1_200},
+    ]
+    assert best_under(sweep, budget=1_000) == sweep[1]
+    assert best_under(sweep, budget=600) == sweep[2]
+    assert best_under(sweep, budget=100) is None
+    assert grouping_merit(None) < grouping_merit(sweep[2]) < grouping_merit(sweep[0])
+    assert grouping_merit(sweep[0]) < grouping_merit(sweep[1])
