@@ -26,7 +26,9 @@ beside the number of same-cluster pairs predicted. Ours is
 ``groups()``, where pairs may still be candidates, and its ``memberships()``, problem
 clusters only); Drain3 (default TemplateMiner, on summaries) and TF-IDF agglomerative
 clustering (cosine, average linkage per scope, the loosest cut predicting no more pairs
-than Drain3) are the baselines. ``duplicates`` are the groups of
+than Drain3; skipped, with the reason in the figures, when a scope holds more than
+`MAX_AGGLOMERATIVE_SCOPE` reports, as its distances would not fit in memory) are the
+baselines. ``duplicates`` are the groups of
 `problems.cluster.duplicates.DuplicateGrouper` (each ticket joins its best earlier
 candidate's group when the shipped ``duplicate`` score passes its threshold; over all
 reports, as the product groups its whole book, so a group may cross Jira projects). Every
@@ -64,7 +66,11 @@ from bench.metrics import (
     retrieval_scores,
 )
 
-__all__ = ["main"]
+__all__ = ["MAX_AGGLOMERATIVE_SCOPE", "main"]
+
+MAX_AGGLOMERATIVE_SCOPE = 30_000
+"""Largest scope the agglomerative baseline clusters: it holds the n(n - 1) / 2 distances
+(3.6 GB at 30,000 reports) and scipy's linkage a copy of them."""
 
 if TYPE_CHECKING:
     from problems.cluster.semantic import TicketEmbeddings
@@ -299,7 +305,6 @@ def clustering_tfidf(labeled: LabeledSet, matrix: Any, max_pairs: int) -> dict[s
     ``max_pairs`` same-cluster pairs (Drain3's count): the comparison is at equal cost.
     """
     from scipy.cluster.hierarchy import fcluster, linkage
-    from scipy.spatial.distance import squareform
 
     cuts = [round(x, 2) for x in np.arange(0.05, 1.0, 0.05)]
     labels_by_cut: dict[float, dict[str, Any]] = {cut: {} for cut in cuts}
@@ -309,12 +314,7 @@ def clustering_tfidf(labeled: LabeledSet, matrix: Any, max_pairs: int) -> dict[s
             for cut in cuts:
                 labels_by_cut[cut].update({i: (scope_name, 0) for i in ids})
             continue
-        rows = matrix[positions]
-        similarity = np.asarray((rows @ rows.T).todense(), dtype=np.float64)
-        distance = np.clip(1.0 - similarity, 0.0, 2.0)
-        np.fill_diagonal(distance, 0.0)
-        condensed = squareform(distance, checks=False)
-        del similarity, distance
+        condensed = _condensed_cosine_distances(matrix[positions])
         tree = linkage(condensed, method="average")
         del condensed
         for cut in cuts:
@@ -327,6 +327,21 @@ def clustering_tfidf(labeled: LabeledSet, matrix: Any, max_pairs: int) -> dict[s
         if predicted_pairs(labels_by_cut[cut]) <= max_pairs:
             chosen = cut
     return {"labels": labels_by_cut[chosen], "cut": chosen}
+
+
+def _condensed_cosine_distances(rows: Any, block: int = 512) -> np.ndarray:
+    """Cosine distances of unit ``rows`` in scipy's condensed order (row i against rows
+    after it), built a block of rows at a time so that no square matrix is held."""
+    n = rows.shape[0]
+    condensed = np.empty(n * (n - 1) // 2, dtype=np.float64)
+    start = 0
+    for first in range(0, n, block):
+        similarity = np.asarray((rows[first : first + block] @ rows.T).todense())
+        for offset, row in enumerate(similarity):
+            after = row[first + offset + 1 :]
+            condensed[start : start + after.size] = np.clip(1.0 - after, 0.0, 2.0)
+            start += after.size
+    return condensed
 
 
 def clustering_ours(labeled: LabeledSet, params: dict[str, Any]) -> dict[str, Any]:
@@ -431,7 +446,15 @@ def evaluate_labeled(
             clustering_subset[f"ours_{kind}"] = _cluster_figures(engine[kind], subset)
     if "per_s" in engine:
         clustering["ours_per_s"] = engine["per_s"]
-    if not skip_tfidf_clustering:
+    largest_scope = max(map(len, labeled.positions_by_scope().values()), default=0)
+    if largest_scope > MAX_AGGLOMERATIVE_SCOPE and not skip_tfidf_clustering:
+        reason = (
+            f"a scope of {largest_scope} reports is over {MAX_AGGLOMERATIVE_SCOPE}: "
+            "its distances would not fit in memory"
+        )
+        _log(f"{labeled.name}: TF-IDF agglomerative skipped ({reason})")
+        clustering["tfidf_agglomerative"] = {"skipped": reason}
+    elif not skip_tfidf_clustering:
         _log(f"{labeled.name}: clustering (TF-IDF agglomerative)")
         agglomerative = clustering_tfidf(labeled, matrix, clustering["drain3"]["pairs"])
         clustering["tfidf_agglomerative"] = _cluster_figures(agglomerative["labels"], labeled)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -98,10 +99,10 @@ def _check_figures(
     assert clustering["duplicates"]["links_together"] > 0
 
 
-@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig"])  # with a byte-order mark
-def test_gitbugs_format_without_versions_with_multi_id_cells(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], encoding: str
-) -> None:
+def _write_gitbugs(
+    tmp_path: Path, encoding: str = "utf-8"
+) -> tuple[Path, Path, list[dict[str, str]], list[list[str]]]:
+    """A GitBugs pair of files of `TOPICS` and `OTHERS`: reports, duplicates, rows, groups."""
     reports = tmp_path / "bugs" / "reports.csv"
     reports.parent.mkdir()
     rows: list[dict[str, str]] = []
@@ -149,6 +150,14 @@ def test_gitbugs_format_without_versions_with_multi_id_cells(
         writer.writerow(["Issue id", "Duplicate id"])
         for first, *rest in groups:
             writer.writerow([first, ", ".join([*rest, "99999"])])  # 99999 is not a report
+    return reports, duplicates, rows, groups
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig"])  # with a byte-order mark
+def test_gitbugs_format_without_versions_with_multi_id_cells(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], encoding: str
+) -> None:
+    reports, duplicates, rows, groups = _write_gitbugs(tmp_path, encoding)
     n_links = sum(len(ids) - 1 for ids in groups)
     n_in_groups = sum(len(ids) for ids in groups)
 
@@ -158,6 +167,40 @@ def test_gitbugs_format_without_versions_with_multi_id_cells(
     assert figures["reports"] == len(rows)
     assert figures["groups"] == len(groups)
     _check_figures(figures, n_links, n_in_groups, n_in_groups)
+
+
+def test_a_scope_too_large_for_the_agglomerative_baseline_skips_it_with_the_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its distances grow with the square of a scope: past the limit the run goes on
+    without it (a larger file would otherwise run out of memory and print nothing)."""
+    reports, duplicates, rows, _ = _write_gitbugs(tmp_path)
+    monkeypatch.setattr(quality, "MAX_AGGLOMERATIVE_SCOPE", len(rows) - 1)
+
+    report = _run(capsys, ["--reports", str(reports), "--duplicates", str(duplicates)])
+
+    clustering = report["gitbugs"]["clustering"]
+    assert clustering["tfidf_agglomerative"] == {
+        "skipped": f"a scope of {len(rows)} reports is over {len(rows) - 1}: "
+        "its distances would not fit in memory"
+    }
+    assert "tfidf_agglomerative" not in report["gitbugs"]["clustering_no_identical"]
+    assert clustering["duplicates"]["links_together"] > 0
+    assert clustering["drain3"]["pairs"] >= 0
+
+
+def test_condensed_distances_match_scipy_across_blocks() -> None:
+    from scipy.sparse import csr_matrix
+    from scipy.spatial.distance import pdist
+
+    rng = np.random.default_rng(3)
+    dense = rng.random((23, 7)) * (rng.random((23, 7)) < 0.5)
+    dense[4] = dense[3]  # a distance of 0
+    dense[:, 0] += 1e-3  # no empty row
+    unit = dense / np.linalg.norm(dense, axis=1, keepdims=True)
+    built = quality._condensed_cosine_distances(csr_matrix(unit), block=5)
+    assert built.shape == (23 * 22 // 2,)
+    assert np.allclose(built, pdist(unit, metric="cosine"), atol=1e-12)
 
 
 def test_jira_format_two_projects_null_description_cross_project_link(
