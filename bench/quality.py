@@ -31,9 +31,11 @@ than Drain3; skipped, with the reason in the figures, when a scope holds more th
 baselines. ``duplicates`` are the groups of
 `problems.cluster.duplicates.DuplicateGrouper` (each ticket joins its best earlier
 candidate's group when the shipped ``duplicate`` score passes its threshold; over all
-reports, as the product groups its whole book, so a group may cross Jira projects). Every
-figure is also given without duplicate groups whose summaries are identical (verbatim
-re-submissions).
+reports, as the product groups its whole book, so a group may cross Jira projects);
+``duplicates_at_drain3_pairs`` are the same groups at equal cost, the threshold chosen on
+the data evaluated as the agglomerative baseline's cut is (the best pair recall within
+Drain3's pairs), where the plain figure keeps the shipped threshold. Every figure is also
+given without duplicate groups whose summaries are identical (verbatim re-submissions).
 
 Sample (``--sample DIR`` with events.jsonl and ground_truth.json): BCubed precision,
 recall and F1 and ARI of the engine's problem clusters against root causes (noise
@@ -47,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -66,7 +69,7 @@ from bench.metrics import (
     retrieval_scores,
 )
 
-__all__ = ["MAX_AGGLOMERATIVE_SCOPE", "main"]
+__all__ = ["MAX_AGGLOMERATIVE_SCOPE", "duplicates_at_pairs", "main"]
 
 MAX_AGGLOMERATIVE_SCOPE = 30_000
 """Largest scope the agglomerative baseline clusters: it holds the n(n - 1) / 2 distances
@@ -198,8 +201,8 @@ def rerank_and_duplicates(
     ``embeddings``, the tickets' sentence-embedding similarity is given too, so the
     ``*_semantic`` models score (``--semantic``).
     """
-    from bench.fit_rerank import candidates
-    from problems.cluster.duplicates import DuplicateGrouper, learn_from_index
+    from bench.fit_rerank import MAX_GROUP_SIZE, candidates
+    from problems.cluster.duplicates import DuplicateGrouper, scored_earlier_candidates
     from problems.cluster.rerank import Reranker, model_name
     from problems.cluster.similar import SimilarTickets
 
@@ -242,12 +245,16 @@ def rerank_and_duplicates(
     started = time.perf_counter()
     index = SimilarTickets()
     index.learn_many(labeled.records)
-    grouper = DuplicateGrouper(
-        max_group_size=10, purpose=model_name("duplicate", True, embeddings is not None)
+    purpose = model_name("duplicate", True, embeddings is not None)
+    grouper = DuplicateGrouper(max_group_size=MAX_GROUP_SIZE, purpose=purpose)
+    # What `learn_from_index` does, with each ticket's scored candidates kept for
+    # `duplicates_at_pairs`.
+    offered = list(
+        scored_earlier_candidates(
+            index, labeled.records, Reranker(cache_size=50_000), embeddings=embeddings
+        )
     )
-    learn_from_index(
-        grouper, index, labeled.records, Reranker(cache_size=50_000), embeddings=embeddings
-    )
+    grouper.learn_many(offered)
     grouping_seconds = time.perf_counter() - started
     labels = grouper.groups()
     # Re-ranking can only reorder its candidates: the share of queries with a duplicate
@@ -256,6 +263,8 @@ def rerank_and_duplicates(
     return {
         "ranks": ranks,
         "labels": labels,
+        "offered": offered,
+        "purpose": purpose,
         "candidates_hold_duplicate": round(sum(held) / len(held), 6) if held else None,
         "candidates_s": round(candidate_seconds, 1),
         "rerank_queries_per_s": round(len(ranks) / rerank_seconds, 1) if rerank_seconds else None,
@@ -263,6 +272,48 @@ def rerank_and_duplicates(
         "embedding_s": round(encoding_seconds, 1),
         "texts_encoded": getattr(getattr(embeddings, "encoder", None), "n_encoded", None),
     }
+
+
+def duplicates_at_pairs(
+    labeled: LabeledSet,
+    offered: Sequence[tuple[str, Sequence[tuple[str, float]]]],
+    purpose: str,
+    max_pairs: int,
+) -> tuple[float | None, dict[str, str]]:
+    """The duplicate groups at equal cost: the best threshold of the sweep
+    (`bench.fit_rerank.best_under`) among those predicting at most ``max_pairs`` pairs,
+    chosen on this data as the agglomerative baseline's cut is, with the shipped size
+    penalty; ``offered`` holds each ticket's scored earlier candidates, in order. When no
+    threshold of the grid is strict enough, no ticket is linked (threshold None).
+
+    >>> offered = [("a", []), ("b", [("a", -1.0)]), ("c", []), ("d", [("c", -4.0)])]
+    >>> labeled = LabeledSet("toy", [], {}, {}, [("a", "b"), ("c", "d")], [], {})
+    >>> duplicates_at_pairs(labeled, offered, "duplicate", max_pairs=1)
+    (-3.75, {'a': 'a', 'b': 'a'})
+    >>> duplicates_at_pairs(labeled, offered, "duplicate", max_pairs=2)[1]
+    {'a': 'a', 'b': 'a', 'c': 'c', 'd': 'c'}
+    >>> duplicates_at_pairs(labeled, [("a", []), ("b", [("a", 5.0)])], "duplicate", 0)
+    (None, {})
+    """
+    from bench.fit_rerank import MAX_GROUP_SIZE, THRESHOLD_GRID, best_under
+    from problems.cluster.duplicates import DuplicateGrouper
+
+    points, labels_at = [], {}
+    for threshold in (*THRESHOLD_GRID, math.inf):  # the last one links nothing
+        grouper = DuplicateGrouper(threshold, MAX_GROUP_SIZE, purpose=purpose)
+        grouper.learn_many(offered)
+        labels_at[threshold] = grouper.groups()
+        points.append(
+            {
+                "threshold": threshold,
+                "pair_recall": pair_recall(labels_at[threshold], labeled.links),
+                "pairs": predicted_pairs(labels_at[threshold]),
+            }
+        )
+    best = best_under(points, max_pairs)
+    assert best is not None  # linking nothing predicts no pairs
+    threshold = best["threshold"]
+    return (None if math.isinf(threshold) else threshold), labels_at[threshold]
 
 
 def _scores_for(ranks: dict[str, int | None], labeled: LabeledSet) -> dict[str, Any]:
@@ -438,6 +489,14 @@ def evaluate_labeled(
         grouped = name.replace("rerank", "duplicates")
         clustering[grouped] = _cluster_figures(found["labels"], labeled)
         clustering_subset[grouped] = _cluster_figures(found["labels"], subset)
+        threshold, labels = duplicates_at_pairs(
+            labeled, found["offered"], found["purpose"], clustering["drain3"]["pairs"]
+        )
+        clustering[f"{grouped}_at_drain3_pairs"] = {
+            **_cluster_figures(labels, labeled),
+            "threshold": threshold,
+        }
+        clustering_subset[f"{grouped}_at_drain3_pairs"] = _cluster_figures(labels, subset)
     _log(f"{labeled.name}: clustering (ours)")
     engine = clustering_ours(labeled, engine_params)
     for kind in ("groups", "memberships"):

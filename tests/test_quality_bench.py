@@ -97,6 +97,12 @@ def _check_figures(
         assert 0 <= clustering[method]["links_together"] <= n_links
         assert clustering[method]["pairs"] >= 0
     assert clustering["duplicates"]["links_together"] > 0
+    # The same groups at equal cost: within Drain3's pairs, and no worse than at the
+    # shipped threshold when that is within them too.
+    equal_cost = clustering["duplicates_at_drain3_pairs"]
+    assert equal_cost["pairs"] <= clustering["drain3"]["pairs"]
+    if clustering["duplicates"]["pairs"] <= clustering["drain3"]["pairs"]:
+        assert equal_cost["links_together"] >= clustering["duplicates"]["links_together"]
 
 
 def _write_gitbugs(

@@ -211,3 +211,15 @@ def test_grouping_points_tie_on_recall_go_to_fewer_pairs() -> None:
     assert best_under(sweep, budget=100) is None
     assert grouping_merit(None) < grouping_merit(sweep[2]) < grouping_merit(sweep[0])
     assert grouping_merit(sweep[0]) < grouping_merit(sweep[1])
+
+
+def test_bench_docstring_examples_hold() -> None:
+    """``bench/`` is outside pytest's doctest paths (its scripts import what they
+    measure); the examples of its metric and quality modules run here."""
+    import doctest
+
+    from bench import metrics, quality
+
+    for module in (metrics, quality):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__

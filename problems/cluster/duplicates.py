@@ -65,6 +65,7 @@ __all__ = [
     "DuplicateGrouperSnapshotError",
     "earlier_candidates",
     "learn_from_index",
+    "scored_earlier_candidates",
 ]
 
 EARLIER_K = 10
@@ -306,49 +307,41 @@ _ROWS_AT_ONCE = 256
 """Dense score rows computed in one product (256 rows of a 100k-ticket index: 200 MB)."""
 
 
-def learn_from_index(
-    grouper: DuplicateGrouper,
+def scored_earlier_candidates(
     index: SimilarTickets,
     records: Sequence[Any],
     reranker: Reranker,
     *,
+    start: int = 0,
     embeddings: TicketEmbeddings | None = None,
     earlier_k: int = EARLIER_K,
     chunk_size: int = 2048,
-) -> int:
-    """Decide the index's tickets that ``grouper`` has not decided yet, in learning order.
+) -> Iterator[tuple[str, list[tuple[str, float]]]]:
+    """Each of the index's tickets from ``start`` on, in learning order, with its earlier
+    candidates scored: what `DuplicateGrouper.learn_one` takes.
 
     Each ticket is scored against its ``earlier_k`` nearest tickets learned before it,
     with each candidate's neighbour rank among the tickets before it
     (`earlier_candidates`), by the ``duplicate`` model of ``reranker``; then ``reranker``
-    learns it, so its word frequencies know only earlier tickets when a ticket is
-    decided. This is how the product forms duplicate groups and how ``bench/quality.py``
-    measures them.
+    learns it, so its word frequencies know only earlier tickets when a ticket is scored.
 
     Parameters
     ----------
-    grouper : DuplicateGrouper
-        Has decided the index's first tickets (as many as it holds), or none.
     index : SimilarTickets
         Holds the tickets; its learning order is the order of arrival.
     records : sequence of tickets
         ``records[n]`` is the index's ``n``-th ticket, for as many as the index holds.
     reranker : Reranker
-        Has learned exactly the tickets ``grouper`` has decided.
+        Has learned exactly the index's tickets before ``start``.
+    start : int
+        First position given.
     embeddings : TicketEmbeddings or None
         Adds the tickets' sentence-embedding similarity (``semantic``): scores are then the
-        ``duplicate_semantic`` model's, so ``grouper`` should take that model's threshold.
+        ``duplicate_semantic`` model's.
     earlier_k, chunk_size : int
         As in `earlier_candidates`.
-
-    Returns
-    -------
-    int
-        How many tickets were decided.
     """
-    grouper._ensure()
     ids = index.ticket_ids_
-    start = len(grouper.group_of_)
     if embeddings is not None:
         embeddings.vectors(records[start : len(ids)])  # one batch: encoding is the slow part
     for here, top, _, back_ranks in earlier_candidates(
@@ -360,9 +353,51 @@ def learn_from_index(
         pair_scores = reranker.score(
             record, candidates, purpose="duplicate", back_ranks=back_ranks, semantic=cosines
         )
-        grouper.learn_one(
-            record.ticket_id,
-            [(ids[i], float(v)) for i, v in zip(top, pair_scores, strict=True)],
-        )
+        scored = [(ids[i], float(v)) for i, v in zip(top, pair_scores, strict=True)]
         reranker.learn_one(record)
-    return len(ids) - start
+        yield record.ticket_id, scored
+
+
+def learn_from_index(
+    grouper: DuplicateGrouper,
+    index: SimilarTickets,
+    records: Sequence[Any],
+    reranker: Reranker,
+    *,
+    embeddings: TicketEmbeddings | None = None,
+    earlier_k: int = EARLIER_K,
+    chunk_size: int = 2048,
+) -> int:
+    """Decide the index's tickets that ``grouper`` has not decided yet, in learning order,
+    each on its `scored_earlier_candidates`. This is how the product forms duplicate
+    groups and how ``bench/quality.py`` measures them.
+
+    Parameters
+    ----------
+    grouper : DuplicateGrouper
+        Has decided the index's first tickets (as many as it holds), or none; with
+        ``embeddings`` it should take the ``duplicate_semantic`` model's threshold.
+    index, records, embeddings, earlier_k, chunk_size
+        As in `scored_earlier_candidates`.
+    reranker : Reranker
+        Has learned exactly the tickets ``grouper`` has decided.
+
+    Returns
+    -------
+    int
+        How many tickets were decided.
+    """
+    grouper._ensure()
+    start = len(grouper.group_of_)
+    grouper.learn_many(
+        scored_earlier_candidates(
+            index,
+            records,
+            reranker,
+            start=start,
+            embeddings=embeddings,
+            earlier_k=earlier_k,
+            chunk_size=chunk_size,
+        )
+    )
+    return len(index.ticket_ids_) - start
