@@ -16,7 +16,8 @@ Two models are fitted on the training set (``--train``, apache-jira by default) 
 * ``duplicate``: a logistic regression on each ticket's earlier candidates (is it a
   duplicate?); its ``size_penalty`` (`DuplicateGrouper`): the value of
   ``SIZE_PENALTY_GRID`` whose groups, scored by models fitted on the other projects, reach
-  the best pair recall within Drain3's pairs on the training set; and its ``threshold``:
+  the best pair recall within Drain3's pairs on the training set (a tie goes to the fewer
+  pairs, `grouping_merit`); and its ``threshold``:
   the loosest on a grid whose groups predict no more same-group pairs on the training set
   than it has tickets (``PAIRS_PER_TICKET``; Drain3 predicts 1.5 a ticket on apache-jira,
   0.7 on gitbugs);
