@@ -44,7 +44,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,7 +68,16 @@ from problems.cluster.rerank import (
 )
 from problems.cluster.semantic import TicketEmbeddings
 
-__all__ = ["Candidates", "Pairs", "candidates", "earlier_pairs", "main", "query_pairs"]
+__all__ = [
+    "Candidates",
+    "Pairs",
+    "candidates",
+    "earlier_pairs",
+    "grouping_sweep",
+    "main",
+    "offered_candidates",
+    "query_pairs",
+]
 
 WEIGHTS_PATH = Path(__file__).resolve().parent.parent / "problems" / "defaults" / "rerank.toml"
 REGULARIZATION = 0.1
@@ -357,23 +366,46 @@ def retrieval_figures(labeled: LabeledSet, ranks: dict[str, int | None]) -> dict
     return retrieval_scores([ranks.get(t) for group in labeled.groups for t in group])
 
 
-def duplicate_labels(
-    labeled: LabeledSet,
-    pairs: Pairs,
-    scores: np.ndarray,
-    threshold: float,
-    cap: int,
-    size_penalty: float = 0.0,
-) -> dict[str, str]:
-    """Groups of one `DuplicateGrouper` fed each ticket's earlier candidates in order."""
+def offered_candidates(
+    labeled: LabeledSet, pairs: Pairs, scores: np.ndarray
+) -> list[tuple[str, list[tuple[str, float]]]]:
+    """Each ticket, in order, with its earlier candidates scored by ``scores``: what
+    `DuplicateGrouper.learn_one` takes (and `scored_earlier_candidates` yields)."""
     rows_of = _rows_by_query(pairs)
-    grouper = DuplicateGrouper(threshold, cap, size_penalty=size_penalty)
-    for record in labeled.records:
-        rows = rows_of.get(record.ticket_id, np.zeros(0, dtype=np.int64))
-        grouper.learn_one(
-            record.ticket_id, [(str(pairs.candidate[r]), float(scores[r])) for r in rows]
+    empty = np.zeros(0, dtype=np.int64)
+    return [
+        (
+            record.ticket_id,
+            [
+                (str(pairs.candidate[r]), float(scores[r]))
+                for r in rows_of.get(record.ticket_id, empty)
+            ],
         )
-    return grouper.groups()
+        for record in labeled.records
+    ]
+
+
+def grouping_sweep(
+    labeled: LabeledSet,
+    offered: Sequence[tuple[str, Sequence[tuple[str, float]]]],
+    grid: Sequence[float],
+    cap: int,
+    size_penalty: float | None = 0.0,
+    purpose: str = "duplicate",
+) -> Iterator[tuple[dict[str, Any], dict[str, str]]]:
+    """At each threshold, the groups of one `DuplicateGrouper` fed ``offered`` in order,
+    with their sweep point (pair recall, same-group pairs); ``size_penalty`` None takes
+    the shipped model's named by ``purpose``."""
+    for threshold in grid:
+        grouper = DuplicateGrouper(threshold, cap, purpose=purpose, size_penalty=size_penalty)
+        grouper.learn_many(offered)
+        labels = grouper.groups()
+        point = {
+            "threshold": threshold,
+            "pair_recall": pair_recall(labels, labeled.links),
+            "pairs": predicted_pairs(labels),
+        }
+        yield point, labels
 
 
 def duplicate_sweep(
@@ -384,18 +416,12 @@ def duplicate_sweep(
     cap: int,
     size_penalty: float = 0.0,
 ) -> list[dict[str, Any]]:
-    """Pair recall and same-group pairs of `DuplicateGrouper` at each threshold."""
-    sweep = []
-    for threshold in grid:
-        labels = duplicate_labels(labeled, pairs, scores, threshold, cap, size_penalty)
-        sweep.append(
-            {
-                "threshold": threshold,
-                "pair_recall": round(pair_recall(labels, labeled.links), 4),
-                "pairs": predicted_pairs(labels),
-            }
-        )
-    return sweep
+    """Pair recall (rounded) and same-group pairs of `DuplicateGrouper` at each threshold."""
+    offered = offered_candidates(labeled, pairs, scores)
+    return [
+        {**point, "pair_recall": round(point["pair_recall"], 4)}
+        for point, _ in grouping_sweep(labeled, offered, grid, cap, size_penalty)
+    ]
 
 
 def grouping_merit(point: dict[str, Any] | None) -> tuple[float, int]:

@@ -295,25 +295,15 @@ def duplicates_at_pairs(
     >>> duplicates_at_pairs(labeled, [("a", []), ("b", [("a", 5.0)])], "duplicate", 0)
     (None, {})
     """
-    from bench.fit_rerank import MAX_GROUP_SIZE, THRESHOLD_GRID, best_under
-    from problems.cluster.duplicates import DuplicateGrouper
+    from bench.fit_rerank import MAX_GROUP_SIZE, THRESHOLD_GRID, best_under, grouping_sweep
 
-    points, labels_at = [], {}
-    for threshold in (*THRESHOLD_GRID, math.inf):  # the last one links nothing
-        grouper = DuplicateGrouper(threshold, MAX_GROUP_SIZE, purpose=purpose)
-        grouper.learn_many(offered)
-        labels_at[threshold] = grouper.groups()
-        points.append(
-            {
-                "threshold": threshold,
-                "pair_recall": pair_recall(labels_at[threshold], labeled.links),
-                "pairs": predicted_pairs(labels_at[threshold]),
-            }
-        )
-    best = best_under(points, max_pairs)
-    assert best is not None  # linking nothing predicts no pairs
-    threshold = best["threshold"]
-    return (None if math.isinf(threshold) else threshold), labels_at[threshold]
+    # The last threshold links nothing, so some point is always within the pairs.
+    thresholds = (*THRESHOLD_GRID, math.inf)
+    sweep = list(grouping_sweep(labeled, offered, thresholds, MAX_GROUP_SIZE, None, purpose))
+    best = best_under([point for point, _ in sweep], max_pairs)
+    assert best is not None
+    labels = next(labels for point, labels in sweep if point is best)
+    return (None if math.isinf(best["threshold"]) else best["threshold"]), labels
 
 
 def _scores_for(ranks: dict[str, int | None], labeled: LabeledSet) -> dict[str, Any]:
