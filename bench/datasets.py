@@ -154,7 +154,8 @@ def load_jira(path: str | Path) -> LabeledSet:
     Summary is the subject, the first 4,000 characters of the description the text,
     the project the product (and the retrieval scope), the first component and first
     affected version the metadata, ``created`` the time. Duplicate groups come from
-    ``Duplicate`` issue links between issues present.
+    ``Duplicate`` issue links between issues present. An issue written more than once
+    keeps its first copy, with the links of all.
     """
     path = Path(path)
     records: list[TicketRecord] = []
@@ -162,10 +163,21 @@ def load_jira(path: str | Path) -> LabeledSet:
     bodies: dict[str, str] = {}
     scope: dict[str, str] = {}
     raw_links: list[tuple[str, str]] = []
-    skipped = 0
+    skipped = repeated = 0
     for issue in _read_jsonl(path):
         key = str(issue["key"])
         fields = issue.get("fields") or {}
+        for link in fields.get("issuelinks") or []:
+            if (link.get("type") or {}).get("name") != "Duplicate":
+                continue
+            other = (link.get("inwardIssue") or link.get("outwardIssue") or {}).get("key")
+            if other:
+                raw_links.append((key, str(other)))
+        if key in summaries:
+            # An issue written twice (exports concatenated, a crawl repeated): the first
+            # is the report, and the links of every copy count.
+            repeated += 1
+            continue
         created = parse_time(fields.get("created"))
         if created is None:
             skipped += 1
@@ -191,14 +203,10 @@ def load_jira(path: str | Path) -> LabeledSet:
         summaries[key] = summary
         bodies[key] = body
         scope[key] = project
-        for link in fields.get("issuelinks") or []:
-            if (link.get("type") or {}).get("name") != "Duplicate":
-                continue
-            other = (link.get("inwardIssue") or link.get("outwardIssue") or {}).get("key")
-            if other:
-                raw_links.append((key, str(other)))
     if skipped:
         print(f"skipped {skipped} issues without a creation time", file=sys.stderr)
+    if repeated:
+        print(f"kept the first of each repeated issue ({repeated} repeats)", file=sys.stderr)
     return _labeled_set(path.parent.name or path.stem, records, summaries, bodies, raw_links, scope)
 
 

@@ -3,7 +3,7 @@
 The issue asks the bench to work on any file of those formats, not only the shipped ones:
 these files use what the shipped ones leave out (no Affects Version/s column, a duplicate
 cell listing several ids, links to reports absent from the file, a Jira description that
-is null, a duplicate link across projects).
+is null, a duplicate link across projects, an issue written twice).
 """
 
 from __future__ import annotations
@@ -251,9 +251,13 @@ def test_jira_format_two_projects_null_description_cross_project_link(
         by_key[inward]["fields"]["issuelinks"].append(
             {"type": {"name": "Duplicate"}, "outwardIssue": {"key": outward}}
         )
+    # Two issues written twice, as concatenated exports do: an unlinked one, and a linked
+    # one whose second copy has lost its links.
+    repeats = [issues[-1], {**by_key[links[0][0]], "fields": {**by_key[links[0][0]]["fields"]}}]
+    repeats[1]["fields"]["issuelinks"] = []
     path = tmp_path / "issues.jsonl.gz"
     with gzip.open(path, "wt", encoding="utf-8") as handle:
-        for issue in issues:
+        for issue in [*issues, *repeats]:
             handle.write(json.dumps(issue) + "\n")
 
     report = _run(capsys, ["--jira", str(path)])
