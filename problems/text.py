@@ -6,6 +6,8 @@ Two different jobs live here and must not be confused:
   API keys, bearer tokens, ``password=...`` pairs). It runs on every ticket text before
   the text is kept in state, so nothing downstream (register, graph export, logs) can
   leak it. Masking is idempotent: masking masked text changes nothing.
+* `strip_form_lines` drops what a bug form writes into every report (its section labels,
+  the browser's user agent), so that features see what the reporter wrote.
 * `normalize` prepares masked text for features: unicode and case folding, and volatile
   tokens (numbers, hex, UUIDs, timestamps, paths, URLs, order and ticket ids) become
   placeholders so that "timeout after 3012 ms" and "timeout after 45 ms" read the same.
@@ -35,6 +37,7 @@ __all__ = [
     "forget_short_texts",
     "mask_pii",
     "normalize",
+    "strip_form_lines",
     "strip_quoted",
 ]
 
@@ -632,6 +635,89 @@ def clean_ticket_text(text: str) -> str:
     if len(text) <= _SHORT_TEXT_CHARS:
         return _clean_short_text(text)
     return mask_pii(strip_quoted(unicodedata.normalize("NFKC", text)))
+
+
+# A line that is only a bug form's section label: ending in a colon or decorated as a
+# Markdown heading ("Actual results:", "**Expected behavior:**", "### Steps to Reproduce").
+# The words are the labels of the common trackers' forms (Bugzilla, GitHub issue
+# templates, help-desk forms): every report filed through the form holds them, so they
+# say nothing about its problem. A label a reporter wrote ("Stack trace:", "Found one
+# Java-level deadlock:") is kept.
+_FORM_LABEL = re.compile(
+    r"[ \t#*_>-]*(?:steps? to reproduce|reproduction steps|steps|str|actual results?|"
+    r"expected results?|actual behaviou?r|expected behaviou?r|actual|expected|"
+    r"environment|notes?|additional (?:info|information|context|details)|"
+    r"preconditions?|description|summary|reproducible|build ?id|user ?agent|"
+    r"regression range|workaround)[ \t]*:?[ \t*_\r]*",
+    re.IGNORECASE,
+)
+# A browser's user-agent string, which web forms paste into every report ("User Agent:
+# Mozilla/5.0 (X11; Linux x86_64; rv:60.0) Gecko/20100101 Firefox/60.0"): its platform
+# comments and product/version tokens. What a reporter wrote around it is kept.
+_USER_AGENT = re.compile(
+    r"(?i:user[ -]?agent:?[ \t]*)?Mozilla/\d+(?:\.\d+)?"
+    r"(?:[ \t]+(?:\([^()\n]*\)|[\w.-]+/[\w.+-]+))*"
+)
+_LABEL_CHARS = 48
+"""Longest line that can be a form label (with its decoration)."""
+# Every text holding a line `strip_form_lines` drops holds one of these or ends in a colon
+# (a label ends its line in a colon, maybe decorated; a heading starts with "#" or "*"):
+# most texts are passed over after a few substring scans, without splitting lines.
+_FORM_LINE_HINTS = (":\n", ":\r", ":*", ":_", ":\t", "#", "*", "Mozilla/")
+# A colon and a space end a label only when nothing else follows on the line (prose holds
+# ": " everywhere); the literal start makes the search a fast scan.
+_COLON_SPACE_AT_END = re.compile(r": [ \t*_\r]*(?:\n|\Z)")
+
+
+def strip_form_lines(text: str) -> str:
+    """Drop what a bug form writes into every report: its section labels, and the
+    reporter's browser user agent.
+
+    Report forms (Bugzilla's, GitHub's issue templates, help desks') give every report
+    the same labels; on trackers where most reports come through one, those lines alone
+    made unrelated reports look alike. Only features read the result: the kept text of a
+    ticket is unchanged.
+
+    >>> strip_form_lines("User Agent: Mozilla/5.0 (X11; Linux) Gecko/20100101\\n\\n"
+    ...     "Steps to reproduce:\\nOpen a tab\\n**Expected Behavior:**\\nIt loads\\n"
+    ...     "Stack trace:\\nat X")
+    '\\n\\nOpen a tab\\nIt loads\\nStack trace:\\nat X'
+    >>> strip_form_lines("Only with Mozilla/5.0 (Windows NT 10.0; Win64) on Windows 10")
+    'Only with  on Windows 10'
+    >>> strip_form_lines("### Steps to Reproduce\\r\\nClick save\\r\\nExpected\\r\\n")
+    'Click save\\r\\nExpected\\r\\n'
+    >>> strip_form_lines("Timeout after 30 s: export fails")
+    'Timeout after 30 s: export fails'
+    """
+    if not (
+        any(map(text.__contains__, _FORM_LINE_HINTS))
+        or text.endswith(":")
+        or _COLON_SPACE_AT_END.search(text)
+    ):
+        return text
+    return _strip_form_lines_every_line(text)
+
+
+def _strip_form_lines_every_line(text: str) -> str:
+    """`strip_form_lines` looking at every line: the reference the tests compare
+    `strip_form_lines` with."""
+    while "Mozilla/" in text:
+        # Again until none is left: removing one may join the halves of another.
+        without = _USER_AGENT.sub("", text)
+        if without == text:
+            break
+        text = without
+    lines = text.split("\n")
+    kept = [
+        line
+        for line in lines
+        if not (
+            len(line) <= _LABEL_CHARS
+            and (line.rstrip(" \t*_\r").endswith(":") or line.lstrip().startswith(("#", "*")))
+            and _FORM_LABEL.fullmatch(line)
+        )
+    ]
+    return text if len(kept) == len(lines) else "\n".join(kept)
 
 
 _SHORT_TEXT_CHARS = 200

@@ -100,6 +100,26 @@ def test_metadata_sharpens_but_never_decides() -> None:
     assert cosine(featurizer, query, other_text_same_meta) < 0.2
 
 
+def test_bug_form_lines_make_no_likeness() -> None:
+    # Reports filed through one web form share its labels and a browser's user agent;
+    # that alone must not make two unrelated reports look alike.
+    def form(body: str) -> str:
+        return (
+            "User Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:91.0) Gecko/20100101 "
+            f"Firefox/91.0\n\nSteps to reproduce:\n\n{body}\n\nActual results:\n\n"
+            "**Expected Behavior:**\n"
+        )
+
+    featurizer = TicketFeaturizer()
+    bodies = ("Imported bookmarks from a file", "Opened a video page and pressed play")
+    first = Ticket("Bookmarks lost", text=form(bodies[0]))
+    second = Ticket("Video does not play", text=form(bodies[1]))
+    plain = [replace(first, text=bodies[0]), replace(second, text=bodies[1])]
+    # Only the shared metadata (product, component, version) is left in common.
+    assert cosine(featurizer, first, second) == cosine(featurizer, *plain) < 0.05
+    assert (featurizer.transform_one(first) != featurizer.transform_one(plain[0])).nnz == 0
+
+
 def test_numbers_and_versions_count() -> None:
     # Dependency-upgrade reports differ only in the library and version they name.
     featurizer = TicketFeaturizer()

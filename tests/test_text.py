@@ -10,7 +10,13 @@ import unicodedata
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from problems.text import clean_ticket_text, mask_pii, normalize
+from problems.text import (
+    _strip_form_lines_every_line,
+    clean_ticket_text,
+    mask_pii,
+    normalize,
+    strip_form_lines,
+)
 
 _WORDS = st.text(alphabet=string.ascii_letters + " .,:;!?-", max_size=40)
 _LOCAL = st.text(alphabet=string.ascii_lowercase + string.digits + "._+-", min_size=1, max_size=15)
@@ -128,6 +134,70 @@ def test_mask_pii_is_idempotent_on_personal_data(
 def test_normalize_is_idempotent(text: str) -> None:
     once = normalize(text)
     assert normalize(once) == once
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "Steps to reproduce:",
+                "Steps to reproduce: ",
+                "Notes:\t",
+                "**Environment:** _",
+                "**Actual Behavior:**",
+                "### Expected results",
+                "User Agent: Mozilla/5.0 (X11; Linux x86_64; rv:60.0) Gecko/20100101",
+                "Stack trace:",
+                "Export fails: timeout",
+                "# heading of the reporter",
+                "",
+            ]
+        )
+        | st.text(max_size=30),
+        max_size=12,
+    ),
+    st.sampled_from(["\n", "\r\n"]),
+)
+def test_strip_form_lines_is_idempotent_and_keeps_what_people_wrote(
+    lines: list[str], separator: str
+) -> None:
+    text = separator.join(lines)
+    once = strip_form_lines(text)
+    assert once == _strip_form_lines_every_line(text)  # the cheap tests skip nothing
+    assert strip_form_lines(once) == once
+    kept = once.split("\n")
+    assert "Mozilla/5.0" not in once
+    labels = {"steps to reproduce", "actual behavior", "expected results"}
+    for line in text.split("\n"):
+        label = line.strip().strip("*#").strip().rstrip(":").lower()
+        if label in labels:
+            assert line not in kept
+        elif line in {"Stack trace:", "Export fails: timeout", "# heading of the reporter"}:
+            assert line in kept
+
+
+def test_strip_form_lines_drops_a_bug_forms_labels_only() -> None:
+    form = (
+        "User Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:91.0) Gecko/20100101\n\n"
+        "Steps to reproduce:\n\nOpen the mail pane\n\nActual results:\n\nIt hangs\n\n"
+        "Expected results:\n\nIt opens"
+    )
+    assert strip_form_lines(form).split() == [
+        "Open",
+        "the",
+        "mail",
+        "pane",
+        "It",
+        "hangs",
+        "It",
+        "opens",
+    ]
+    written = "Found one Java-level deadlock:\nStack trace:\nat FSNamesystem.java:42"
+    assert strip_form_lines(written) == written
+    # The user agent goes; what the reporter wrote around it stays.
+    environment = "Nightly build Mozilla/5.0 (X11; Linux x86_64; rv:60.0) Gecko/20100101 on Debian"
+    assert strip_form_lines(environment) == "Nightly build  on Debian"
 
 
 def test_normalize_makes_volatile_numbers_equal() -> None:

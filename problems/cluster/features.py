@@ -43,6 +43,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from problems.cluster.hashing import span_columns, token_columns
+from problems.text import strip_form_lines
 
 __all__ = [
     "BLOCKS",
@@ -269,7 +270,8 @@ class TicketFeaturizer:
 
     * ``words``: word 1-2 grams of the subject (counted ``subject_repeat`` times, so the
       subject weighs more) and of the text, in one space so that a subject word also
-      matches the same word in another ticket's text;
+      matches the same word in another ticket's text; the text is read without the lines
+      a bug form puts in every report (`problems.text.strip_form_lines`);
     * ``subject_chars``: character 3-5 grams of the subject words (typos, inflections,
       identifiers split differently);
     * ``subject_words``: word 1-2 grams of the subject alone (two titles that agree);
@@ -506,7 +508,11 @@ class TicketFeaturizer:
             max_chars = self.max_text_chars
             # The subject's words count ``subject_repeat`` times, the text's once.
             keys.extend([subject_grams] * self.subject_repeat)
-            keys.append(word_grams([_words(record.text[:max_chars]) for record in records]))
+            keys.append(
+                word_grams(
+                    [_words(strip_form_lines(record.text[:max_chars])) for record in records]
+                )
+            )
         if weights[1]:
             char_text = self.char_text_chars
             char_columns = [
